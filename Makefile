@@ -1,0 +1,43 @@
+# Two commands on a fresh machine: `make demo` and `make test`.
+# Both create (or refresh) .venv from uv.lock first; nothing else needs to be installed by hand.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+UV_VERSION := 0.13.8
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+export UV_PYTHON_DOWNLOADS := never
+
+.PHONY: demo test check lint format env clean
+
+env: $(VENV)/.synced
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+
+$(VENV)/.synced: uv.lock pyproject.toml | $(UV)
+	$(UV) sync --frozen --all-extras --python $(PYTHON)
+	@touch $@
+
+demo: $(VENV)/.synced
+	$(VENV)/bin/evergreen demo
+
+test: $(VENV)/.synced
+	bash scripts/ensure-postgres.sh
+	$(VENV)/bin/python -m pytest -q $(PYTEST_ARGS)
+
+check: $(VENV)/.synced
+	$(VENV)/bin/ruff check src tests examples
+	$(VENV)/bin/ruff format --check src tests examples
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
+
+format: $(VENV)/.synced
+	$(VENV)/bin/ruff format src tests examples
+	$(VENV)/bin/ruff check --fix src tests examples
+
+clean:
+	rm -rf $(VENV) $(TOOLS) .evergreen .pytest_cache .mypy_cache .ruff_cache

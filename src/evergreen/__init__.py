@@ -1,0 +1,1 @@
+"""evergreen: continuous model training."""

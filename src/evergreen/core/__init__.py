@@ -1,0 +1,1 @@
+"""Pure building blocks: ids and references, the clock."""

@@ -1,0 +1,1 @@
+"""Data: sources, content-addressed dataset snapshots, splits."""

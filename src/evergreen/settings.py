@@ -1,0 +1,37 @@
+"""The one typed settings tree. This module is the only reader of environment variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Where evergreen keeps its state and how it runs.
+
+    Built once at the edges (CLI, app factories) and passed down; never read at import time.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="EVERGREEN_", frozen=True, extra="ignore")
+
+    home: Path = Field(default=Path(".evergreen"), description="state directory")
+    db_url: str | None = Field(default=None, description="SQLAlchemy URL; default SQLite in home")
+    artifacts_url: str | None = Field(
+        default=None, description="fsspec URL of the artifact store; default a folder in home"
+    )
+    executor: str = Field(default="process", description="inline | process | ray")
+    api_token: str | None = Field(default=None, description="bearer token for control routes")
+
+    @property
+    def resolved_db_url(self) -> str:
+        if self.db_url:
+            return self.db_url
+        return f"sqlite:///{(self.home / 'evergreen.db').resolve()}"
+
+    @property
+    def resolved_artifacts_url(self) -> str:
+        if self.artifacts_url:
+            return self.artifacts_url
+        return str((self.home / "artifacts").resolve())

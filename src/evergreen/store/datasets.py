@@ -1,0 +1,36 @@
+"""Dataset versions in the metadata store."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from evergreen.store.database import Database
+from evergreen.store.tables import DatasetVersionRow
+
+
+class DatasetRepository:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def add_if_absent(self, row: DatasetVersionRow) -> DatasetVersionRow:
+        """Insert a version unless one with the same (content-derived) id exists; return it."""
+        with self.db.session() as s:
+            existing = s.get(DatasetVersionRow, row.id)
+            if existing is not None:
+                return existing
+            s.add(row)
+        return row
+
+    def get(self, version_id: str) -> DatasetVersionRow | None:
+        with self.db.session() as s:
+            return s.get(DatasetVersionRow, version_id)
+
+    def find_by_prefix(self, prefix: str) -> list[DatasetVersionRow]:
+        with self.db.session() as s:
+            query = sa.select(DatasetVersionRow).where(DatasetVersionRow.id.startswith(prefix))
+            return list(s.scalars(query.limit(3)))
+
+    def list(self, limit: int = 100) -> list[DatasetVersionRow]:
+        with self.db.session() as s:
+            query = sa.select(DatasetVersionRow).order_by(DatasetVersionRow.created_at.desc())
+            return list(s.scalars(query.limit(limit)))

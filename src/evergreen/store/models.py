@@ -1,0 +1,165 @@
+"""Models, model versions and the append-only audit log.
+
+Stage changes and their audit events commit together; the database enforces one production
+version per model (a partial unique index), so concurrent promotions cannot both win.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from evergreen.errors import AlreadyExists, InvalidState, ModelNotFound, VersionNotFound
+from evergreen.store.database import Database
+from evergreen.store.tables import AuditEventRow, ModelRow, ModelVersionRow
+
+RETRIES = 5
+
+
+class ModelRepository:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    # -- models -----------------------------------------------------------------------------
+    def create_model(self, row: ModelRow, audit: AuditEventRow) -> ModelRow:
+        try:
+            with self.db.session() as s:
+                s.add(row)
+                s.flush()
+                s.add(audit)
+        except IntegrityError:
+            raise AlreadyExists(f"a model named {row.name!r} already exists") from None
+        return row
+
+    def get_model(self, name: str) -> ModelRow | None:
+        with self.db.session() as s:
+            return s.scalar(sa.select(ModelRow).where(ModelRow.name == name))
+
+    def require_model(self, name: str) -> ModelRow:
+        model = self.get_model(name)
+        if model is None:
+            raise ModelNotFound(name)
+        return model
+
+    def list_models(self) -> list[ModelRow]:
+        with self.db.session() as s:
+            return list(s.scalars(sa.select(ModelRow).order_by(ModelRow.name)))
+
+    # -- versions ---------------------------------------------------------------------------
+    def add_version(
+        self, model: ModelRow, build: Callable[[int], ModelVersionRow], audit: AuditEventRow
+    ) -> ModelVersionRow:
+        """Insert the next version number; a concurrent writer taking it makes us retry."""
+        for _ in range(RETRIES):
+            try:
+                with self.db.session() as s:
+                    current = s.scalar(
+                        sa.select(sa.func.max(ModelVersionRow.version)).where(
+                            ModelVersionRow.model_id == model.id
+                        )
+                    )
+                    row = build((current or 0) + 1)
+                    s.add(row)
+                    s.flush()
+                    audit.subject = f"{model.name}:{row.version}"
+                    s.add(audit)
+                return row
+            except IntegrityError:
+                continue
+        raise InvalidState(
+            f"could not allocate a version number for {model.name!r} after {RETRIES} tries"
+        )
+
+    def get_version(self, model: str, version: int) -> ModelVersionRow:
+        with self.db.session() as s:
+            row = s.scalar(self._versions_of(model).where(ModelVersionRow.version == version))
+        if row is None:
+            self.require_model(model)
+            raise VersionNotFound(model, version)
+        return row
+
+    def versions(self, model: str) -> list[ModelVersionRow]:
+        self.require_model(model)
+        with self.db.session() as s:
+            return list(s.scalars(self._versions_of(model).order_by(ModelVersionRow.version)))
+
+    def in_stage(self, model: str, stage: str) -> list[ModelVersionRow]:
+        with self.db.session() as s:
+            query = self._versions_of(model).where(ModelVersionRow.stage == stage)
+            return list(s.scalars(query.order_by(ModelVersionRow.version.desc())))
+
+    def production_versions(self) -> list[tuple[str, ModelVersionRow]]:
+        """(model name, version) for every model that has a production version."""
+        with self.db.session() as s:
+            query = (
+                sa.select(ModelRow.name, ModelVersionRow)
+                .join(ModelVersionRow, ModelVersionRow.model_id == ModelRow.id)
+                .where(ModelVersionRow.stage == "production")
+            )
+            return [(name, row) for name, row in s.execute(query).tuples()]
+
+    @staticmethod
+    def _versions_of(model: str) -> sa.Select[ModelVersionRow]:
+        return (
+            sa.select(ModelVersionRow)
+            .join(ModelRow, ModelVersionRow.model_id == ModelRow.id)
+            .where(ModelRow.name == model)
+        )
+
+    def set_stage(
+        self,
+        model: str,
+        version: int,
+        stage: str,
+        audits: Callable[[ModelVersionRow, list[ModelVersionRow]], list[AuditEventRow]],
+    ) -> tuple[ModelVersionRow, list[ModelVersionRow]]:
+        """Move a version to ``stage``; to production, the current production one is archived.
+
+        Returns the version and the versions it displaced, all in one transaction together with
+        the audit events ``audits`` builds from them.
+        """
+        try:
+            with self.db.session() as s:
+                row = s.scalar(self._versions_of(model).where(ModelVersionRow.version == version))
+                if row is None:
+                    self.require_model(model)
+                    raise VersionNotFound(model, version)
+                displaced: list[ModelVersionRow] = []
+                if stage == "production":
+                    displaced = [
+                        other
+                        for other in s.scalars(
+                            sa.select(ModelVersionRow)
+                            .where(ModelVersionRow.model_id == row.model_id)
+                            .where(ModelVersionRow.stage == "production")
+                            .with_for_update()
+                        )
+                        if other.id != row.id
+                    ]
+                    for other in displaced:
+                        other.stage = "archived"
+                    s.flush()
+                events = audits(row, displaced)
+                row.stage = stage
+                s.flush()
+                s.add_all(events)
+        except IntegrityError:
+            raise InvalidState(
+                f"another promotion of {model!r} to production happened at the same time; "
+                "check `evergreen models show` and retry"
+            ) from None
+        return row, displaced
+
+    # -- audit ------------------------------------------------------------------------------
+    def add_audit(self, row: AuditEventRow) -> None:
+        with self.db.session() as s:
+            s.add(row)
+
+    def audit_events(self, subject_prefix: str | None = None) -> list[AuditEventRow]:
+        with self.db.session() as s:
+            query = sa.select(AuditEventRow)
+            if subject_prefix is not None:
+                query = query.where(AuditEventRow.subject.startswith(subject_prefix))
+            return list(s.scalars(query.order_by(AuditEventRow.at, AuditEventRow.id)))

@@ -1,0 +1,49 @@
+"""The index of prediction-log segments (payloads are Parquet blobs in the artifact store) and
+the monitor's results time series."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from evergreen.store.database import Database
+from evergreen.store.tables import MonitorResultRow, PredictionSegmentRow
+
+
+class PredictionRepository:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def add_segment(self, row: PredictionSegmentRow) -> None:
+        with self.db.session() as s:
+            s.add(row)
+
+    def segments(
+        self,
+        model: str,
+        *,
+        version: int | None = None,
+        after: datetime | None = None,
+        created_after: datetime | None = None,
+    ) -> list[PredictionSegmentRow]:
+        with self.db.session() as s:
+            query = sa.select(PredictionSegmentRow).where(PredictionSegmentRow.model == model)
+            if version is not None:
+                query = query.where(PredictionSegmentRow.version == version)
+            if after is not None:
+                query = query.where(PredictionSegmentRow.last_at > after)
+            if created_after is not None:
+                query = query.where(PredictionSegmentRow.created_at > created_after)
+            return list(s.scalars(query.order_by(PredictionSegmentRow.created_at)))
+
+    def add_result(self, row: MonitorResultRow) -> None:
+        with self.db.session() as s:
+            s.add(row)
+
+    def results(self, model: str | None = None, limit: int = 500) -> list[MonitorResultRow]:
+        with self.db.session() as s:
+            query = sa.select(MonitorResultRow)
+            if model is not None:
+                query = query.where(MonitorResultRow.model == model)
+            return list(s.scalars(query.order_by(MonitorResultRow.at.desc()).limit(limit)))

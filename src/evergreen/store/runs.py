@@ -1,0 +1,78 @@
+"""Pipeline runs, their steps and validation reports."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from evergreen.store.database import Database
+from evergreen.store.tables import PipelineRunRow, StepRunRow, ValidationReportRow
+
+
+class RunRepository:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def add_run(self, row: PipelineRunRow) -> None:
+        with self.db.session() as s:
+            s.add(row)
+
+    def finish_run(
+        self,
+        run_id: str,
+        *,
+        status: str,
+        at: datetime,
+        outcome: dict[str, Any],
+        error: str | None = None,
+        dataset_version_id: str | None = None,
+    ) -> None:
+        with self.db.session() as s:
+            row = s.get_one(PipelineRunRow, run_id)
+            row.status, row.finished_at, row.outcome, row.error = status, at, outcome, error
+            if dataset_version_id is not None:
+                row.dataset_version_id = dataset_version_id
+
+    def add_step(self, row: StepRunRow) -> None:
+        with self.db.session() as s:
+            s.add(row)
+
+    def finish_step(
+        self,
+        step_id: str,
+        *,
+        status: str,
+        at: datetime,
+        outputs: dict[str, Any],
+        error: str | None = None,
+    ) -> None:
+        with self.db.session() as s:
+            row = s.get_one(StepRunRow, step_id)
+            row.status, row.finished_at, row.outputs, row.error = status, at, outputs, error
+
+    def add_validation_report(self, row: ValidationReportRow) -> None:
+        with self.db.session() as s:
+            s.add(row)
+
+    def get_run(self, run_id: str) -> PipelineRunRow | None:
+        with self.db.session() as s:
+            return s.get(PipelineRunRow, run_id)
+
+    def steps(self, run_id: str) -> list[StepRunRow]:
+        with self.db.session() as s:
+            query = sa.select(StepRunRow).where(StepRunRow.run_id == run_id)
+            return list(s.scalars(query.order_by(StepRunRow.started_at)))
+
+    def list_runs(self, project: str | None = None, limit: int = 50) -> list[PipelineRunRow]:
+        with self.db.session() as s:
+            query = sa.select(PipelineRunRow)
+            if project is not None:
+                query = query.where(PipelineRunRow.project == project)
+            return list(s.scalars(query.order_by(PipelineRunRow.started_at.desc()).limit(limit)))
+
+    def validation_reports(self, run_id: str) -> list[ValidationReportRow]:
+        with self.db.session() as s:
+            query = sa.select(ValidationReportRow).where(ValidationReportRow.run_id == run_id)
+            return list(s.scalars(query))

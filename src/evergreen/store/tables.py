@@ -1,0 +1,208 @@
+"""The metadata store's tables (SQLAlchemy 2 declarative). Migrations live in ``migrations/``;
+change both together (``alembic revision --autogenerate`` against a fresh database)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite keeps no zone)."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the metadata store; use UTC-aware times")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: UTCDateTime,
+        dict[str, Any]: JSON,
+        list[Any]: JSON,
+    }
+
+
+class DatasetVersionRow(Base):
+    __tablename__ = "dataset_versions"
+    id: Mapped[str] = mapped_column(String(80), primary_key=True)
+    created_at: Mapped[datetime]
+    source: Mapped[str] = mapped_column(Text)
+    format: Mapped[str] = mapped_column(String(20))
+    rows: Mapped[int] = mapped_column(Integer)
+    columns: Mapped[list[Any]]
+    files: Mapped[list[Any]]
+    schema_json: Mapped[dict[str, Any]]
+    tags: Mapped[dict[str, Any]]
+
+
+class PipelineRunRow(Base):
+    __tablename__ = "pipeline_runs"
+    id: Mapped[str] = mapped_column(String(80), primary_key=True)
+    project: Mapped[str] = mapped_column(String(128), index=True)
+    status: Mapped[str] = mapped_column(String(20))
+    started_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+    dataset_version_id: Mapped[str | None] = mapped_column(ForeignKey("dataset_versions.id"))
+    trigger_event_id: Mapped[str | None] = mapped_column(String(80))
+    code_version: Mapped[dict[str, Any]]
+    params: Mapped[dict[str, Any]]
+    outcome: Mapped[dict[str, Any]]
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class StepRunRow(Base):
+    __tablename__ = "step_runs"
+    id: Mapped[str] = mapped_column(String(80), primary_key=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("pipeline_runs.id"), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(20))
+    started_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+    outputs: Mapped[dict[str, Any]]
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class ValidationReportRow(Base):
+    __tablename__ = "validation_reports"
+    id: Mapped[str] = mapped_column(String(80), primary_key=True)
+    created_at: Mapped[datetime]
+    run_id: Mapped[str | None] = mapped_column(ForeignKey("pipeline_runs.id"), index=True)
+    dataset_version_id: Mapped[str] = mapped_column(ForeignKey("dataset_versions.id"))
+    reference_dataset_version_id: Mapped[str | None] = mapped_column(String(80))
+    passed: Mapped[bool]
+    report: Mapped[dict[str, Any]]
+
+
+class ModelRow(Base):
+    __tablename__ = "models"
+    id: Mapped[str] = mapped_column(String(80), primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    created_at: Mapped[datetime]
+    description: Mapped[str] = mapped_column(Text, default="")
+    task: Mapped[str] = mapped_column(String(32))
+    target: Mapped[str | None] = mapped_column(String(128))
+
+
+class ModelVersionRow(Base):
+    __tablename__ = "model_versions"
+    __table_args__ = (
+        UniqueConstraint("model_id", "version", name="uq_model_versions_model_version"),
+        # The database itself enforces one production version per model, whatever the writers.
+        Index(
+            "uq_model_versions_one_production",
+            "model_id",
+            unique=True,
+            sqlite_where=text("stage = 'production'"),
+            postgresql_where=text("stage = 'production'"),
+        ),
+    )
+    id: Mapped[str] = mapped_column(String(80), primary_key=True)
+    model_id: Mapped[str] = mapped_column(ForeignKey("models.id"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime]
+    stage: Mapped[str] = mapped_column(String(20))
+    flavor: Mapped[str] = mapped_column(String(32))
+    artifact_uri: Mapped[str] = mapped_column(Text)
+    artifact_sha256: Mapped[str] = mapped_column(String(64))
+    artifact_size: Mapped[int] = mapped_column(Integer)
+    run_id: Mapped[str | None] = mapped_column(ForeignKey("pipeline_runs.id"))
+    dataset_version_id: Mapped[str | None] = mapped_column(ForeignKey("dataset_versions.id"))
+    params: Mapped[dict[str, Any]]
+    metrics: Mapped[dict[str, Any]]
+    signature: Mapped[dict[str, Any]]
+    baseline: Mapped[dict[str, Any]]
+    gate: Mapped[dict[str, Any]]
+    code_version: Mapped[dict[str, Any]]
+    tags: Mapped[dict[str, Any]]
+
+
+class AuditEventRow(Base):
+    __tablename__ = "audit_events"
+    id: Mapped[str] = mapped_column(String(80), primary_key=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+    actor: Mapped[str] = mapped_column(String(128))
+    action: Mapped[str] = mapped_column(String(64))
+    subject: Mapped[str] = mapped_column(String(256), index=True)
+    from_state: Mapped[str | None] = mapped_column(String(64))
+    to_state: Mapped[str | None] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    details: Mapped[dict[str, Any]]
+
+
+class PredictionSegmentRow(Base):
+    __tablename__ = "prediction_segments"
+    id: Mapped[str] = mapped_column(String(80), primary_key=True)
+    model: Mapped[str] = mapped_column(String(128), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    first_at: Mapped[datetime]
+    last_at: Mapped[datetime] = mapped_column(index=True)
+    rows: Mapped[int] = mapped_column(Integer)
+    artifact_sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+
+
+class MonitorResultRow(Base):
+    __tablename__ = "monitor_results"
+    id: Mapped[str] = mapped_column(String(80), primary_key=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+    model: Mapped[str] = mapped_column(String(128), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(64))
+    value: Mapped[float]
+    rows: Mapped[int] = mapped_column(Integer)
+    details: Mapped[dict[str, Any]]
+
+
+class TriggerEventRow(Base):
+    """A reason to run the pipeline; also the controller's durable queue entry (with a lease)."""
+
+    __tablename__ = "trigger_events"
+    id: Mapped[str] = mapped_column(String(80), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(index=True)
+    project: Mapped[str] = mapped_column(String(128), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str] = mapped_column(Text)
+    evidence: Mapped[dict[str, Any]]
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    lease_owner: Mapped[str | None] = mapped_column(String(128))
+    lease_expires_at: Mapped[datetime | None]
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    run_id: Mapped[str | None] = mapped_column(String(80))
+    finished_at: Mapped[datetime | None]
+    error: Mapped[str | None] = mapped_column(Text)
