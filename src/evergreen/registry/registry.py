@@ -6,8 +6,11 @@ registration leaves nothing behind. A stage change and its audit events commit t
 
 from __future__ import annotations
 
+import io
 from datetime import datetime
 from typing import Any
+
+import pandas as pd
 
 from evergreen.core.clock import Clock, SystemClock
 from evergreen.core.ids import ModelRef, check_name, new_id
@@ -201,6 +204,16 @@ class Registry:
         flavor = get_flavor(row.flavor)
         signature = Signature.model_validate(row.signature)
         return LoadedModel(name, version, flavor, flavor.load(data), signature)
+
+    def reference_features(self, row: ModelVersionRow) -> pd.DataFrame:
+        """The sample of training features stored with a version's baseline (for monitoring)."""
+        sha = row.baseline.get("reference_sha256")
+        if not sha:
+            raise NotFound(
+                f"version {row.version} has no reference sample in its baseline; "
+                "retrain it with `evergreen run` to record one"
+            )
+        return pd.read_parquet(io.BytesIO(self.artifacts.get_bytes(sha)))
 
     def audit_log(self, name: str | None = None) -> list[AuditEventRow]:
         return self.models.audit_events(name)

@@ -7,6 +7,7 @@ Claiming is one conditional UPDATE, so two controllers never hold the same event
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -21,6 +22,27 @@ def _rowcount(result: sa.Result[Any]) -> int:
     return count
 
 
+def new_event(
+    project: str, kind: str, reason: str, evidence: dict[str, Any], at: datetime
+) -> TriggerEventRow:
+    """A pending trigger event, ready to enqueue."""
+    return TriggerEventRow(
+        id=f"evt-{uuid.uuid4().hex[:20]}",
+        created_at=at,
+        project=project,
+        kind=kind,
+        reason=reason,
+        evidence=evidence,
+        status="pending",
+        lease_owner=None,
+        lease_expires_at=None,
+        attempts=0,
+        run_id=None,
+        finished_at=None,
+        error=None,
+    )
+
+
 class EventRepository:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -29,6 +51,24 @@ class EventRepository:
         with self.db.session() as s:
             s.add(row)
         return row
+
+    def enqueue(self, row: TriggerEventRow) -> tuple[TriggerEventRow, bool]:
+        """Add a pending event unless the project already has one pending (debounce).
+
+        Returns the event that stands for this signal and whether it is new.
+        """
+        with self.db.session() as s:
+            pending = s.scalar(
+                sa.select(TriggerEventRow)
+                .where(TriggerEventRow.project == row.project)
+                .where(TriggerEventRow.status == "pending")
+                .order_by(TriggerEventRow.created_at)
+                .limit(1)
+            )
+            if pending is not None:
+                return pending, False
+            s.add(row)
+        return row, True
 
     def open_events(self, project: str) -> list[TriggerEventRow]:
         """Events of a project not finished yet (pending or leased)."""

@@ -5,8 +5,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import sqlalchemy as sa
 
+from evergreen.store.artifacts import ArtifactStore
 from evergreen.store.database import Database
 from evergreen.store.tables import MonitorResultRow, PredictionSegmentRow
 
@@ -47,3 +51,29 @@ class PredictionRepository:
             if model is not None:
                 query = query.where(MonitorResultRow.model == model)
             return list(s.scalars(query.order_by(MonitorResultRow.at.desc()).limit(limit)))
+
+
+def read_segments(
+    artifacts: ArtifactStore, segments: list[PredictionSegmentRow], last_rows: int | None = None
+) -> pd.DataFrame:
+    """The logged predictions of ``segments`` (oldest first), verified, as one frame.
+
+    With ``last_rows``, only the newest segments needed to cover that many rows are read.
+    """
+    chosen: list[PredictionSegmentRow] = []
+    total = 0
+    for segment in reversed(segments):
+        if last_rows is not None and total >= last_rows:
+            break
+        chosen.append(segment)
+        total += segment.rows
+    frames = [_read_parquet(artifacts.get_bytes(s.artifact_sha256)) for s in reversed(chosen)]
+    if not frames:
+        return pd.DataFrame()
+    frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    return frame.tail(last_rows).reset_index(drop=True) if last_rows is not None else frame
+
+
+def _read_parquet(data: bytes) -> pd.DataFrame:
+    frame: pd.DataFrame = pq.read_table(pa.BufferReader(data)).to_pandas()
+    return frame

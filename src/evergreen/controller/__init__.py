@@ -1,0 +1,1 @@
+"""Control: triggers, the durable event queue, the controller, the service loop."""

@@ -1,0 +1,1 @@
+"""Monitoring: monitors over windows of the prediction log."""

@@ -1,0 +1,110 @@
+"""The input-drift monitor: live inputs of the serving version against its own baseline.
+
+Each check reads the newest window of logged inputs of a model's production version, compares
+them with the reference sample stored on that version, records the result as a time series, and
+raises a ``drift`` trigger event (unless one is already pending) when the dataset drifts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from evergreen.core.clock import Clock, SystemClock
+from evergreen.core.ids import new_id
+from evergreen.pipeline.project import DriftPolicy
+from evergreen.registry import Registry
+from evergreen.store.artifacts import ArtifactStore
+from evergreen.store.events import EventRepository, new_event
+from evergreen.store.predictions import PredictionRepository, read_segments
+from evergreen.store.tables import MonitorResultRow, TriggerEventRow
+from evergreen.validation import Anomaly, DriftReport, Schema, check_batch, detect_drift
+
+
+@dataclass
+class MonitorOutcome:
+    model: str
+    version: int
+    rows: int
+    drift: DriftReport | None = None
+    anomalies: list[Anomaly] | None = None
+    event: TriggerEventRow | None = None
+    note: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "version": self.version,
+            "rows": self.rows,
+            "drift": self.drift.to_dict() if self.drift else None,
+            "anomalies": [a.model_dump() for a in self.anomalies or []],
+            "event_id": self.event.id if self.event else None,
+            "note": self.note,
+        }
+
+
+class DriftMonitor:
+    def __init__(
+        self,
+        registry: Registry,
+        predictions: PredictionRepository,
+        artifacts: ArtifactStore,
+        events: EventRepository,
+        clock: Clock | None = None,
+    ) -> None:
+        self.registry, self.predictions = registry, predictions
+        self.artifacts, self.events = artifacts, events
+        self.clock = clock or SystemClock()
+
+    def check(self, model: str, *, raise_events: bool = True) -> MonitorOutcome | None:
+        """One pass over the newest window; None when the model has no production version."""
+        production = self.registry.production(model)
+        if production is None:
+            return None
+        policy = DriftPolicy.model_validate(production.baseline.get("drift", {}))
+        segments = self.predictions.segments(model, version=production.version)
+        live = read_segments(self.artifacts, segments, last_rows=policy.window_rows)
+        outcome = MonitorOutcome(model, production.version, len(live))
+        if len(live) < policy.min_rows:
+            outcome.note = f"waiting for {policy.min_rows} logged rows (have {len(live)})"
+            return outcome
+        reference = self.registry.reference_features(production)
+        columns = list(policy.columns or reference.columns)
+        report = detect_drift(
+            reference,
+            live[columns],
+            columns=columns,
+            p_threshold=policy.p_threshold,
+            share_threshold=policy.share_threshold,
+        )
+        outcome.drift = report
+        schema = production.baseline.get("features_schema")
+        if schema:
+            outcome.anomalies = check_batch(live[columns], Schema.from_dict(schema))
+        now = self.clock.now()
+        self.predictions.add_result(
+            MonitorResultRow(
+                id=new_id("mon"),
+                at=now,
+                model=model,
+                version=production.version,
+                kind="input_drift",
+                value=report.drift_share,
+                rows=len(live),
+                details=outcome.to_dict(),
+            )
+        )
+        if report.dataset_drift and raise_events:
+            drifted = ", ".join(report.drifted_columns)
+            event, _new = self.events.enqueue(
+                new_event(
+                    model,
+                    "drift",
+                    f"input drift on {model} v{production.version}: "
+                    f"{report.drift_share:.0%} of columns drifted ({drifted})",
+                    {"drift": report.to_dict(), "rows": len(live)},
+                    now,
+                )
+            )
+            outcome.event = event
+        return outcome

@@ -1,0 +1,1 @@
+"""The training pipeline: projects, steps, runs."""

@@ -1,0 +1,155 @@
+"""A project: what to train on, how, and when to retrain, written in Python by the user.
+
+A project file is any Python file that defines ``project = evergreen.Project(...)``; one ships in
+``examples/``. Relative data paths are resolved against the project file's folder.
+"""
+
+from __future__ import annotations
+
+import runpy
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
+
+from evergreen.core.ids import check_name
+from evergreen.data.splits import SplitSpec
+from evergreen.errors import InvalidInput, NotFound
+from evergreen.training.gate import GateSpec
+from evergreen.training.metrics import DEFAULT_METRIC, get_metric
+
+
+class DriftPolicy(BaseModel):
+    """How live inputs are compared with the training data of the serving version."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    kind: str = "drift/v1"
+    p_threshold: float = Field(default=0.05, gt=0.0, lt=1.0)
+    share_threshold: float = Field(default=0.5, gt=0.0, le=1.0)
+    min_rows: int = Field(default=100, ge=10)
+    window_rows: int = Field(default=500, ge=10)
+    reference_rows: int = Field(default=5000, ge=100)
+    columns: tuple[str, ...] | None = None
+
+
+class Triggers(BaseModel):
+    """Which signals start a retrain. Drift and new data are evaluated by the controller."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    kind: str = "triggers/v1"
+    drift: bool = True
+    new_data: bool = False
+
+
+def _default_model(task: str) -> Any:
+    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+
+    if task == "classification":
+        return HistGradientBoostingClassifier(random_state=0)
+    return HistGradientBoostingRegressor(random_state=0)
+
+
+@dataclass
+class Project:
+    """Everything the pipeline needs to (re)train one model.
+
+    ``prepare`` turns the raw table into the model's table (features plus the target); the
+    gateway receives the prepared feature columns. ``model`` builds a fresh estimator.
+    """
+
+    name: str
+    source: str
+    target: str
+    task: Literal["regression", "classification"] = "regression"
+    prepare: Callable[[pd.DataFrame], pd.DataFrame] | None = None
+    model: Callable[[], Any] | None = None
+    features: list[str] | None = None
+    metric: str | None = None
+    split: SplitSpec = field(default_factory=SplitSpec)
+    gate: GateSpec = field(default_factory=GateSpec)
+    drift: DriftPolicy = field(default_factory=DriftPolicy)
+    triggers: Triggers = field(default_factory=Triggers)
+    automation: int = 1
+    root: Path = field(default_factory=Path.cwd)
+
+    def __post_init__(self) -> None:
+        check_name(self.name, "project name")
+        if self.task not in ("regression", "classification"):
+            raise InvalidInput(f"project {self.name!r}: task must be regression or classification")
+        if self.automation not in (0, 1):
+            raise InvalidInput(
+                f"project {self.name!r}: automation level must be 0 (manual) or 1 (continuous "
+                "training)"
+            )
+        metric = get_metric(self.metric or DEFAULT_METRIC[self.task])
+        if metric.task != self.task:
+            raise InvalidInput(f"metric {metric.name!r} is for {metric.task}, not {self.task}")
+        self.metric = metric.name
+
+    @property
+    def metric_name(self) -> str:
+        return self.metric or DEFAULT_METRIC[self.task]
+
+    def source_path(self, override: str | None = None) -> str:
+        source = override or self.source
+        path = Path(source)
+        return source if path.is_absolute() or "://" in source else str(self.root / path)
+
+    def build_model(self) -> Any:
+        return self.model() if self.model is not None else _default_model(self.task)
+
+    def prepared(self, raw: pd.DataFrame) -> pd.DataFrame:
+        frame = self.prepare(raw.copy()) if self.prepare is not None else raw
+        if not isinstance(frame, pd.DataFrame):
+            raise InvalidInput(f"project {self.name!r}: prepare() must return a DataFrame")
+        if self.target not in frame.columns:
+            raise InvalidInput(
+                f"project {self.name!r}: target column {self.target!r} is not in the prepared "
+                f"data (columns: {list(frame.columns)})"
+            )
+        return frame
+
+    def feature_columns(self, prepared: pd.DataFrame) -> list[str]:
+        if self.features is None:
+            return [str(c) for c in prepared.columns if c != self.target]
+        missing = [c for c in self.features if c not in prepared.columns]
+        if missing:
+            raise InvalidInput(
+                f"project {self.name!r}: feature column(s) {missing} not in the data"
+            )
+        return list(self.features)
+
+    def spec(self) -> dict[str, Any]:
+        """The JSON-ready, callable-free part of the project, stored with every run."""
+        return {
+            "name": self.name,
+            "source": self.source,
+            "target": self.target,
+            "task": self.task,
+            "metric": self.metric_name,
+            "features": self.features,
+            "split": self.split.model_dump(),
+            "gate": self.gate.model_dump(),
+            "drift": self.drift.model_dump(),
+            "triggers": self.triggers.model_dump(),
+            "automation": self.automation,
+        }
+
+
+def load_project(path: str | Path) -> Project:
+    """Run a project file and return the ``project`` it defines."""
+    file = Path(path)
+    if not file.is_file():
+        raise NotFound(f"{path}: no such project file")
+    try:
+        namespace = runpy.run_path(str(file))
+    except SyntaxError as exc:
+        raise InvalidInput(f"{path}:{exc.lineno}: syntax error: {exc.msg}") from None
+    project = namespace.get("project")
+    if not isinstance(project, Project):
+        raise InvalidInput(f"{path}: defines no `project = evergreen.Project(...)`")
+    project.root = file.resolve().parent
+    return project

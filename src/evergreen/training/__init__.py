@@ -1,0 +1,1 @@
+"""Training: metrics, fitting candidates, the promotion gate."""
