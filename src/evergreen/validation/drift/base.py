@@ -1,0 +1,173 @@
+"""What every drift test shares: the ``DriftTest`` interface and the results it produces.
+
+A drift test compares the non-null values of one column in a reference sample (usually the
+training data) with a current sample (a recent batch) and returns a ``ColumnDrift``. Each test
+has a stable ``name``, stored with its results, so a stored report still reads after a refactor.
+
+The tests here are hypothesis tests: a column has drifted when ``p_value < threshold``.
+Distance-based tests (with no p-value) set ``p_value`` to ``None`` and decide ``drifted`` from
+the statistic themselves.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from typing import Any, ClassVar, Self
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validator
+
+from evergreen.errors import InvalidInput
+from evergreen.validation.parsing import parse_model
+
+
+class ColumnDrift(BaseModel):
+    """The outcome of one drift test on one column.
+
+    A skipped column (no values to compare) has no ``statistic`` or ``p_value``, is never
+    ``drifted``, and says why in ``note``.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    column: str
+    test: str
+    statistic: float | None
+    p_value: float | None
+    threshold: float
+    drifted: bool
+    note: str | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if self.p_value is not None and self.drifted != (self.p_value < self.threshold):
+            raise ValueError(
+                f"column {self.column!r}: drifted must be p_value < threshold "
+                f"({self.p_value:g} < {self.threshold:g})"
+            )
+        if self.skipped and self.drifted:
+            raise ValueError(f"column {self.column!r}: a skipped column cannot have drifted")
+        return self
+
+    @property
+    def skipped(self) -> bool:
+        """Whether the column could not be tested (see ``note``)."""
+        return self.statistic is None
+
+    @classmethod
+    def from_p_value(
+        cls, column: str, test: str, statistic: float, p_value: float, threshold: float
+    ) -> ColumnDrift:
+        """A tested column; drifted iff ``p_value < threshold``."""
+        return cls(
+            column=column,
+            test=test,
+            statistic=statistic,
+            p_value=p_value,
+            threshold=threshold,
+            drifted=p_value < threshold,
+        )
+
+    @classmethod
+    def skip(cls, column: str, test: str, threshold: float, note: str) -> ColumnDrift:
+        """A column that could not be tested, and why."""
+        return cls(
+            column=column,
+            test=test,
+            statistic=None,
+            p_value=None,
+            threshold=threshold,
+            drifted=False,
+            note=note,
+        )
+
+
+class DriftReport(BaseModel):
+    """Drift over a set of columns.
+
+    ``drift_share`` is the share of *tested* columns that drifted (skipped columns count in
+    neither part; it is ``0.0`` when nothing could be tested), and the data set as a whole has
+    drifted when that share reaches ``share_threshold``.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    columns: list[ColumnDrift]
+    share_threshold: float = Field(gt=0.0, le=1.0)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def drift_share(self) -> float:
+        tested = [column for column in self.columns if not column.skipped]
+        if not tested:
+            return 0.0
+        return sum(column.drifted for column in tested) / len(tested)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def dataset_drift(self) -> bool:
+        return any(not c.skipped for c in self.columns) and self.drift_share >= self.share_threshold
+
+    @property
+    def drifted_columns(self) -> list[str]:
+        """Names of the columns that drifted, in report order."""
+        return [column.column for column in self.columns if column.drifted]
+
+    @property
+    def skipped_columns(self) -> list[str]:
+        """Names of the columns that could not be tested, in report order."""
+        return [column.column for column in self.columns if column.skipped]
+
+    def column(self, name: str) -> ColumnDrift:
+        """The result for column ``name``; raise ``InvalidInput`` if it was not tested."""
+        for column in self.columns:
+            if column.column == name:
+                return column
+        raise InvalidInput(
+            f"the drift report has no column {name!r}; it covers {[c.column for c in self.columns]}"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-compatible dict, including the derived ``drift_share`` and ``dataset_drift``."""
+        return self.model_dump(mode="json")
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, source: str = "<drift report>") -> DriftReport:
+        """Read a report written by ``to_dict`` (the derived fields are recomputed)."""
+        inputs = {k: v for k, v in data.items() if k not in ("drift_share", "dataset_drift")}
+        return parse_model(cls, inputs, source=source, what="drift report")
+
+
+class DriftTest(ABC):
+    """A two-sample test for one column. Subclasses set ``name`` and implement ``test``."""
+
+    name: ClassVar[str]
+    threshold: float
+
+    @abstractmethod
+    def test(self, reference: np.ndarray, current: np.ndarray, *, column: str = "") -> ColumnDrift:
+        """Compare the non-null ``reference`` and ``current`` values of ``column``.
+
+        Raises ``InvalidInput`` when either side has no values.
+        """
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(threshold={self.threshold!r})"
+
+
+def check_p_threshold(threshold: float) -> float:
+    """``threshold`` if it is a usable significance level, else ``InvalidInput``."""
+    if not 0.0 < threshold < 1.0:
+        raise InvalidInput(f"a p-value threshold must be between 0 and 1, got {threshold!r}")
+    return threshold
+
+
+def require_values(test: str, column: str, reference: np.ndarray, current: np.ndarray) -> None:
+    """Raise ``InvalidInput`` naming the empty side when there is nothing to compare."""
+    for side, values in (("reference", reference), ("current", current)):
+        if values.size == 0:
+            raise InvalidInput(
+                f"{test} test on column {column or '<unnamed>'!r}: the {side} sample has no "
+                "non-null values; drop the column or pass more data"
+            )
