@@ -46,9 +46,9 @@ project = eg.Project(
     prepare=prepare,
     model=lambda: HistGradientBoostingRegressor(max_iter=150, random_state=0),
     metric="rmse",
-    split=eg.SplitSpec(method="random", holdout=0.2, seed=0),
+    split=eg.SplitSpec(method="time", holdout=0.2),  # rows arrive in time order
     gate=eg.GateSpec(min_improvement=0.0),
-    drift=eg.DriftPolicy(p_threshold=0.01, share_threshold=0.3, min_rows=168, window_rows=168),
+    drift=eg.DriftPolicy(p_threshold=0.001, share_threshold=0.5, min_rows=672, window_rows=672),
     triggers=eg.Triggers(drift=True, new_data=False),
     automation=1,
 )

@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
+from evergreen.controller.controller import Controller
+from evergreen.controller.service import Service
 from evergreen.core.clock import Clock, SystemClock
 from evergreen.data.snapshots import DatasetStore
+from evergreen.monitoring.drift_monitor import DriftMonitor
+from evergreen.pipeline.project import Project
+from evergreen.pipeline.runner import PipelineRunner
 from evergreen.registry import Registry
 from evergreen.settings import Settings
 from evergreen.store.artifacts import ArtifactStore
@@ -15,6 +21,9 @@ from evergreen.store.events import EventRepository
 from evergreen.store.models import ModelRepository
 from evergreen.store.predictions import PredictionRepository
 from evergreen.store.runs import RunRepository
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 
 @dataclass
@@ -43,3 +52,30 @@ def build(settings: Settings | None = None, clock: Clock | None = None) -> Conte
     db = Database(settings.resolved_db_url)
     artifacts = ArtifactStore(settings.resolved_artifacts_url)
     return Context(settings, db, artifacts, clock or SystemClock())
+
+
+def pipeline_runner(ctx: Context) -> PipelineRunner:
+    return PipelineRunner(ctx.datasets, ctx.registry, ctx.runs, ctx.artifacts, ctx.clock)
+
+
+def controller(ctx: Context, projects: dict[str, Project]) -> Controller:
+    return Controller(projects, pipeline_runner(ctx), ctx.events, ctx.datasets, ctx.runs, ctx.clock)
+
+
+def drift_monitor(ctx: Context) -> DriftMonitor:
+    return DriftMonitor(ctx.registry, ctx.predictions, ctx.artifacts, ctx.events, ctx.clock)
+
+
+def service(ctx: Context, projects: dict[str, Project], interval: float = 10.0) -> Service:
+    return Service(controller(ctx, projects), drift_monitor(ctx), interval)
+
+
+def gateway_app(
+    ctx: Context, *, poll_interval: float = 1.0, flush_interval: float = 1.0
+) -> FastAPI:
+    """The inference gateway, logging predictions to this context's stores."""
+    from evergreen.serving.app import create_app
+    from evergreen.serving.prediction_log import PredictionLogWriter
+
+    writer = PredictionLogWriter(ctx.artifacts, ctx.predictions, flush_interval=flush_interval)
+    return create_app(ctx.registry, writer, poll_interval=poll_interval)

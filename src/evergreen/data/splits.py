@@ -26,7 +26,7 @@ class SplitSpec(BaseModel):
 def split(frame: pd.DataFrame, spec: SplitSpec) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(train, holdout); both non-empty or InvalidInput saying how many rows there were."""
     n = len(frame)
-    n_holdout = int(round(n * spec.holdout))
+    n_holdout = round(n * spec.holdout)
     if n < 2 or n_holdout < 1 or n_holdout >= n:
         raise InvalidInput(
             f"cannot split {n} rows with holdout={spec.holdout}: need at least one row on each side"

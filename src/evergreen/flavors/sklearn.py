@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import skops.io as sio
-
 from evergreen.errors import IntegrityFailure
 from evergreen.flavors.base import Flavor
 
@@ -17,10 +15,14 @@ class SklearnFlavor(Flavor):
     name = "sklearn"
 
     def save(self, model: Any) -> bytes:
+        import skops.io as sio  # imported on use: it loads all of scikit-learn
+
         data: bytes = sio.dumps(model)
         return data
 
     def load(self, data: bytes) -> Any:
+        import skops.io as sio
+
         untrusted = sio.get_untrusted_types(data=data)
         refused = [t for t in untrusted if not t.startswith(TRUSTED_PREFIXES)]
         if refused:

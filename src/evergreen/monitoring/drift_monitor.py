@@ -12,11 +12,12 @@ from typing import Any
 
 from evergreen.core.clock import Clock, SystemClock
 from evergreen.core.ids import new_id
+from evergreen.errors import InvalidInput
 from evergreen.pipeline.project import DriftPolicy
 from evergreen.registry import Registry
 from evergreen.store.artifacts import ArtifactStore
 from evergreen.store.events import EventRepository, new_event
-from evergreen.store.predictions import PredictionRepository, read_segments
+from evergreen.store.predictions import PredictionRepository, read_predictions
 from evergreen.store.tables import MonitorResultRow, TriggerEventRow
 from evergreen.validation import Anomaly, DriftReport, Schema, check_batch, detect_drift
 
@@ -62,14 +63,25 @@ class DriftMonitor:
         if production is None:
             return None
         policy = DriftPolicy.model_validate(production.baseline.get("drift", {}))
-        segments = self.predictions.segments(model, version=production.version)
-        live = read_segments(self.artifacts, segments, last_rows=policy.window_rows)
+        live = read_predictions(
+            self.predictions,
+            self.artifacts,
+            model,
+            version=production.version,
+            last_rows=policy.window_rows,
+        )
         outcome = MonitorOutcome(model, production.version, len(live))
         if len(live) < policy.min_rows:
             outcome.note = f"waiting for {policy.min_rows} logged rows (have {len(live)})"
             return outcome
         reference = self.registry.reference_features(production)
         columns = list(policy.columns or reference.columns)
+        missing = [c for c in columns if c not in live.columns]
+        if missing:
+            raise InvalidInput(
+                f"logged inputs of {model} v{production.version} lack column(s) {missing} "
+                "that its drift policy monitors"
+            )
         report = detect_drift(
             reference,
             live[columns],

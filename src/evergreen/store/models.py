@@ -98,7 +98,7 @@ class ModelRepository:
                 .join(ModelVersionRow, ModelVersionRow.model_id == ModelRow.id)
                 .where(ModelVersionRow.stage == "production")
             )
-            return [(name, row) for name, row in s.execute(query).tuples()]
+            return [(name, row) for name, row in s.execute(query)]
 
     @staticmethod
     def _versions_of(model: str) -> sa.Select[ModelVersionRow]:

@@ -53,13 +53,19 @@ class PredictionRepository:
             return list(s.scalars(query.order_by(MonitorResultRow.at.desc()).limit(limit)))
 
 
-def read_segments(
-    artifacts: ArtifactStore, segments: list[PredictionSegmentRow], last_rows: int | None = None
+def read_predictions(
+    predictions: PredictionRepository,
+    artifacts: ArtifactStore,
+    model: str,
+    *,
+    version: int | None = None,
+    created_after: datetime | None = None,
+    last_rows: int | None = None,
 ) -> pd.DataFrame:
-    """The logged predictions of ``segments`` (oldest first), verified, as one frame.
-
-    With ``last_rows``, only the newest segments needed to cover that many rows are read.
-    """
+    """Logged predictions of ``model`` (optionally one version, or segments written after a
+    time), oldest first, verified; with ``last_rows`` only the newest rows (reading only the
+    segments that hold them). An empty frame with the fixed columns when nothing was logged."""
+    segments = predictions.segments(model, version=version, created_after=created_after)
     chosen: list[PredictionSegmentRow] = []
     total = 0
     for segment in reversed(segments):
@@ -69,7 +75,13 @@ def read_segments(
         total += segment.rows
     frames = [_read_parquet(artifacts.get_bytes(s.artifact_sha256)) for s in reversed(chosen)]
     if not frames:
-        return pd.DataFrame()
+        return pd.DataFrame(
+            {
+                "request_id": pd.Series(dtype="string"),
+                "ts": pd.Series(dtype="datetime64[us, UTC]"),
+                "prediction": pd.Series(dtype="float64"),
+            }
+        )
     frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     return frame.tail(last_rows).reset_index(drop=True) if last_rows is not None else frame
 

@@ -6,7 +6,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn import metrics as skm
 
 from evergreen.errors import InvalidInput
 
@@ -34,19 +33,35 @@ def _rmse(y: ArrayLike, p: ArrayLike) -> float:
     return float(np.sqrt(np.mean((y.astype(float) - p.astype(float)) ** 2)))
 
 
+def _mae(y: ArrayLike, p: ArrayLike) -> float:
+    return float(np.mean(np.abs(y.astype(float) - p.astype(float))))
+
+
+def _r2(y: ArrayLike, p: ArrayLike) -> float:
+    y = y.astype(float)
+    total = float(np.sum((y - y.mean()) ** 2))
+    residual = float(np.sum((y - p.astype(float)) ** 2))
+    return 1.0 - residual / total if total > 0 else 0.0
+
+
+def _accuracy(y: ArrayLike, p: ArrayLike) -> float:
+    return float(np.mean(y == p))
+
+
+def _f1_macro(y: ArrayLike, p: ArrayLike) -> float:
+    from sklearn.metrics import f1_score  # imported on use: scikit-learn is slow to import
+
+    return float(f1_score(y, p, average="macro", zero_division=0))
+
+
 METRICS: dict[str, Metric] = {
     m.name: m
     for m in (
         Metric("rmse", _rmse, False, "regression"),
-        Metric("mae", lambda y, p: float(skm.mean_absolute_error(y, p)), False, "regression"),
-        Metric("r2", lambda y, p: float(skm.r2_score(y, p)), True, "regression"),
-        Metric("accuracy", lambda y, p: float(skm.accuracy_score(y, p)), True, "classification"),
-        Metric(
-            "f1",
-            lambda y, p: float(skm.f1_score(y, p, average="macro", zero_division=0)),
-            True,
-            "classification",
-        ),
+        Metric("mae", _mae, False, "regression"),
+        Metric("r2", _r2, True, "regression"),
+        Metric("accuracy", _accuracy, True, "classification"),
+        Metric("f1", _f1_macro, True, "classification"),
     )
 }
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 from typing import ClassVar
 
 import numpy as np
-from scipy import stats
 
 from evergreen.validation.drift.base import (
     ColumnDrift,
@@ -50,6 +49,8 @@ class ChiSquareTest(DriftTest):
         if categories.size == 1:  # one shared category: the mix cannot have changed
             return ColumnDrift.from_p_value(column, self.name, 0.0, 1.0, self.threshold)
         table = np.vstack([category_counts(ref, categories), category_counts(cur, categories)])
+        from scipy import stats  # imported on use: scipy.stats is slow to import
+
         result = stats.chi2_contingency(table, correction=False)
         return ColumnDrift.from_p_value(
             column, self.name, float(result.statistic), float(result.pvalue), self.threshold

@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import ClassVar
 
 import numpy as np
-from scipy import stats
 
 from evergreen.errors import InvalidInput
 from evergreen.validation.drift.base import (
@@ -34,6 +33,8 @@ class KSTest(DriftTest):
         """KS between the numeric ``reference`` and ``current`` values (NaNs are dropped)."""
         ref, cur = _floats(reference, column), _floats(current, column)
         require_values(self.name, column, ref, cur)
+        from scipy import stats  # imported on use: scipy.stats is slow to import
+
         result = stats.ks_2samp(ref, cur)
         return ColumnDrift.from_p_value(
             column, self.name, float(result.statistic), float(result.pvalue), self.threshold

@@ -1,0 +1,1 @@
+"""The `evergreen` command line (Typer)."""

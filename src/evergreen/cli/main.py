@@ -1,0 +1,148 @@
+"""The `evergreen` command."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from evergreen import bootstrap
+from evergreen.cli import data, models
+from evergreen.cli.context import context
+from evergreen.cli.output import console, fail, handle_errors, print_json
+from evergreen.pipeline.project import load_project
+
+app = typer.Typer(
+    help="evergreen keeps models fresh: versioned data, validation, training, registry, "
+    "serving, monitoring and automatic retraining.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(data.app, name="data")
+app.add_typer(models.app, name="models")
+db_app = typer.Typer(help="The metadata database.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+ProjectOption = Annotated[
+    Path, typer.Option("--project", "-p", help="Project file defining `project = eg.Project(...)`.")
+]
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+
+
+@db_app.command("upgrade")
+@handle_errors
+def db_upgrade() -> None:
+    """Create or upgrade the metadata database schema."""
+    db = context().db
+    db.upgrade()
+    console.print(f"database at revision {db.current_revision()}", highlight=False)
+
+
+@app.command()
+@handle_errors
+def run(
+    project_file: ProjectOption,
+    data_path: Annotated[
+        str | None,
+        typer.Option("--data", help="Train on this path instead of the project's source."),
+    ] = None,
+    json_out: JsonFlag = False,
+) -> None:
+    """Run the pipeline once: ingest, validate, prepare, train, evaluate, gate, register."""
+    project = load_project(project_file)
+    ctx = context()
+    runner = bootstrap.pipeline_runner(ctx)
+    result = runner.run(project, source=data_path, progress=None if json_out else say)
+    if json_out:
+        print_json(result.to_dict())
+    if result.status != "succeeded":
+        raise fail(f"run {result.run_id} failed: {result.error}", 1)
+
+
+@app.command()
+@handle_errors
+def trigger(
+    project_file: ProjectOption,
+    reason: Annotated[str, typer.Option(help="Why; recorded with the run.")] = "manual trigger",
+) -> None:
+    """Ask for a retrain: queue a manual trigger event for the controller (`evergreen up`)."""
+    project = load_project(project_file)
+    controller = bootstrap.controller(context(), {project.name: project})
+    event, new = controller.trigger(project.name, "manual", reason)
+    console.print(
+        f"queued {event.id}" if new else f"a retrain is already queued: {event.id}", highlight=False
+    )
+
+
+@app.command()
+@handle_errors
+def serve(
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8080,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    poll: Annotated[float, typer.Option(help="Seconds between registry checks.")] = 1.0,
+) -> None:
+    """Serve the production version of every model (Open Inference Protocol V2 over REST)."""
+    from evergreen.serving.server import serve as run_server
+
+    run_server(bootstrap.gateway_app(context(), poll_interval=poll), host=host, port=port)
+
+
+@app.command()
+@handle_errors
+def up(
+    project_file: ProjectOption,
+    port: Annotated[int, typer.Option(help="Gateway TCP port.")] = 8080,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    interval: Annotated[float, typer.Option(help="Seconds between monitor passes.")] = 10.0,
+) -> None:
+    """Start the gateway, the monitor and the controller together."""
+    from evergreen.serving.server import serve as run_server
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    project = load_project(project_file)
+    ctx = context()
+    service = bootstrap.service(ctx, {project.name: project}, interval=interval)
+    stop = threading.Event()
+    loop = threading.Thread(target=service.run, args=(stop,), kwargs={"progress": say}, daemon=True)
+    loop.start()
+    console.print(
+        f"evergreen up: gateway on http://{host}:{port}, monitoring {project.name} every "
+        f"{interval:g}s",
+        highlight=False,
+    )
+    try:
+        run_server(bootstrap.gateway_app(ctx), host=host, port=port)
+    finally:
+        stop.set()
+        loop.join(timeout=30)
+
+
+@app.command()
+@handle_errors
+def demo(
+    batches: Annotated[
+        int | None, typer.Option(help="Replay only this many weekly batches.")
+    ] = None,
+    home: Annotated[Path, typer.Option(help="Where the demo keeps its state.")] = Path(
+        ".evergreen/demo"
+    ),
+    json_out: JsonFlag = False,
+) -> None:
+    """Replay the bike-sharing data through the whole loop and summarise what happened."""
+    from evergreen.demo import run_demo
+
+    summary = run_demo(home=home, batches=batches, say=None if json_out else say)
+    if json_out:
+        print_json(summary)
+
+
+def say(message: str) -> None:
+    """Print a progress line as is: no wrapping, no highlighting."""
+    console.print(message, soft_wrap=True, highlight=False, markup=False)
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    app()

@@ -1,0 +1,172 @@
+"""The prediction log: what each model version was asked and what it answered.
+
+``PredictionLogWriter.record`` only appends to a buffer, so logging costs a request next to
+nothing; a background thread writes the buffer every ``flush_interval`` seconds (or as soon as
+``max_rows`` rows wait) as one Parquet segment per (model, version), stored in the artifact store
+and indexed in the metadata database; ``evergreen.store.predictions.read_predictions`` reads
+them back.
+
+Segment columns: ``request_id`` (string), ``ts`` (UTC timestamp), the input columns, and
+``prediction``. An input column whose name clashes with those is stored as ``input.<name>``.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from evergreen.core.clock import Clock, SystemClock
+from evergreen.core.ids import new_id
+from evergreen.errors import InvalidState
+from evergreen.store.artifacts import ArtifactStore
+from evergreen.store.predictions import PredictionRepository
+from evergreen.store.tables import PredictionSegmentRow
+
+log = logging.getLogger(__name__)
+
+RESERVED = ("request_id", "ts", "prediction")
+
+
+@dataclass(frozen=True)
+class _Record:
+    model: str
+    version: int
+    request_id: str
+    ts: datetime
+    inputs: pd.DataFrame
+    outputs: np.ndarray
+
+
+class PredictionLogWriter:
+    """Buffers predictions and writes them as Parquet segments from a background thread."""
+
+    def __init__(
+        self,
+        artifacts: ArtifactStore,
+        predictions: PredictionRepository,
+        *,
+        clock: Clock | None = None,
+        flush_interval: float = 1.0,
+        max_rows: int = 10_000,
+    ) -> None:
+        self.artifacts = artifacts
+        self.predictions = predictions
+        self.clock = clock or SystemClock()
+        self.flush_interval = flush_interval
+        self.max_rows = max_rows
+        self._pending: list[_Record] = []
+        self._pending_rows = 0
+        self._lock = threading.Lock()  # guards _pending, _pending_rows, _closed
+        self._write_lock = threading.Lock()  # one writer at a time, so flush() waits for it
+        self._wake = threading.Event()
+        self._closed = False
+        self._thread = threading.Thread(
+            target=self._run, name="evergreen-prediction-log", daemon=True
+        )
+        self._thread.start()
+
+    def record(
+        self,
+        model: str,
+        version: int,
+        request_id: str,
+        inputs: pd.DataFrame,
+        outputs: np.ndarray,
+    ) -> None:
+        """Queue one request's rows; never touches storage."""
+        item = _Record(model, version, request_id, self.clock.now(), inputs, np.asarray(outputs))
+        with self._lock:
+            if self._closed:
+                raise InvalidState("the prediction log writer is closed")
+            self._pending.append(item)
+            self._pending_rows += len(inputs)
+            full = self._pending_rows >= self.max_rows
+        if full:
+            self._wake.set()
+
+    def flush(self) -> None:
+        """Write everything recorded so far; returns once it is stored and indexed."""
+        with self._write_lock:
+            with self._lock:
+                batch, self._pending, self._pending_rows = self._pending, [], 0
+            try:
+                self._write(batch)
+            except BaseException:
+                with self._lock:  # put the batch back so a later flush retries it
+                    self._pending[:0] = batch
+                    self._pending_rows += sum(len(r.inputs) for r in batch)
+                raise
+
+    def close(self, timeout: float | None = 30.0) -> None:
+        """Stop the background thread and write what is left; later ``record`` calls fail."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        self._wake.set()
+        self._thread.join(timeout)
+        self.flush()
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait(self.flush_interval)
+            self._wake.clear()
+            with self._lock:
+                closed = self._closed
+            if closed:
+                return  # close() writes the rest in its own thread
+            try:
+                self.flush()
+            except Exception:
+                log.exception(
+                    "cannot write the prediction log; retrying in %.1fs", self.flush_interval
+                )
+
+    def _write(self, batch: list[_Record]) -> None:
+        groups: dict[tuple[str, int], list[_Record]] = {}
+        for item in batch:
+            groups.setdefault((item.model, item.version), []).append(item)
+        for (model, version), records in groups.items():
+            self._write_segment(model, version, records)
+
+    def _write_segment(self, model: str, version: int, records: list[_Record]) -> None:
+        frame = _segment_frame(records)
+        buffer = io.BytesIO()
+        pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), buffer)
+        blob = self.artifacts.put_bytes(buffer.getvalue())
+        self.predictions.add_segment(
+            PredictionSegmentRow(
+                id=new_id("seg"),
+                model=model,
+                version=version,
+                first_at=min(r.ts for r in records),
+                last_at=max(r.ts for r in records),
+                rows=len(frame),
+                artifact_sha256=blob.sha256,
+                created_at=self.clock.now(),
+            )
+        )
+
+
+def _segment_frame(records: list[_Record]) -> pd.DataFrame:
+    """One frame for many requests of one model version (their inputs share the signature)."""
+    counts = [len(r.inputs) for r in records]
+    inputs = pd.concat([r.inputs for r in records], ignore_index=True)
+    inputs.columns = pd.Index([f"input.{c}" if c in RESERVED else str(c) for c in inputs.columns])
+    outputs = np.concatenate([r.outputs for r in records])
+    head = pd.DataFrame(
+        {
+            "request_id": pd.array(np.repeat([r.request_id for r in records], counts), "string"),
+            "ts": pd.to_datetime([r.ts for r in records], utc=True).repeat(counts).as_unit("us"),
+        }
+    )
+    prediction = list(outputs) if outputs.ndim > 1 else outputs
+    return pd.concat([head, inputs, pd.DataFrame({"prediction": prediction})], axis=1)

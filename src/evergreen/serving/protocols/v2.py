@@ -1,0 +1,244 @@
+"""The Open Inference Protocol (KServe V2), REST flavour: requests to frames, results to JSON.
+
+A request carries either one tensor per input column (named after the signature's inputs, each
+of shape ``[N]`` or ``[N, 1]``) or a single 2-D tensor of shape ``[N, n_features]`` whose columns
+map to the signature's inputs in order. Every problem raises ``InvalidInput`` naming the tensor
+or field at fault.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from evergreen.errors import InvalidInput
+from evergreen.flavors.base import DType, LoadedModel, Signature
+
+# V2 datatype -> numpy dtype, and the array kinds whose values a tensor of that type may hold.
+DATATYPES: dict[str, tuple[np.dtype[Any], str]] = {
+    "BOOL": (np.dtype(np.bool_), "b"),
+    "INT8": (np.dtype(np.int8), "iu"),
+    "INT16": (np.dtype(np.int16), "iu"),
+    "INT32": (np.dtype(np.int32), "iu"),
+    "INT64": (np.dtype(np.int64), "iu"),
+    "UINT8": (np.dtype(np.uint8), "iu"),
+    "UINT16": (np.dtype(np.uint16), "iu"),
+    "UINT32": (np.dtype(np.uint32), "iu"),
+    "UINT64": (np.dtype(np.uint64), "iu"),
+    "FP16": (np.dtype(np.float16), "iuf"),
+    "FP32": (np.dtype(np.float32), "iuf"),
+    "FP64": (np.dtype(np.float64), "iuf"),
+    "BYTES": (np.dtype(object), "U"),
+}
+
+_SIGNATURE_DATATYPES: dict[DType, str] = {
+    "float64": "FP64",
+    "int64": "INT64",
+    "bool": "BOOL",
+    "string": "BYTES",
+}
+
+
+@dataclass(frozen=True)
+class InferRequest:
+    """A parsed request: its id (given or generated) and the input rows, one column per input."""
+
+    id: str
+    frame: pd.DataFrame
+
+
+def parse_infer_request(body: Any, signature: Signature) -> InferRequest:
+    """The request's id and its inputs as a frame with the signature's columns, in order."""
+    if not isinstance(body, dict):
+        raise InvalidInput("the request body must be a JSON object with an 'inputs' list")
+    request_id = body.get("id")
+    if request_id is None:
+        request_id = uuid.uuid4().hex
+    elif not isinstance(request_id, str) or not request_id:
+        raise InvalidInput("field 'id' must be a non-empty string when given")
+    inputs = body.get("inputs")
+    if not isinstance(inputs, list) or not inputs:
+        raise InvalidInput("field 'inputs' must be a non-empty list of tensors")
+    tensors = [_tensor(index, raw) for index, raw in enumerate(inputs)]
+    names = signature.input_names
+    if len(tensors) == 1 and len(tensors[0].shape) == 2 and tensors[0].name not in names:
+        frame = _from_matrix(tensors[0], names)
+    else:
+        frame = _from_columns(tensors, names)
+    return InferRequest(request_id, frame)
+
+
+@dataclass(frozen=True)
+class _Tensor:
+    name: str
+    shape: tuple[int, ...]
+    values: np.ndarray
+
+
+def _tensor(index: int, raw: Any) -> _Tensor:
+    if not isinstance(raw, dict):
+        raise InvalidInput(f"inputs[{index}] must be an object with name, shape, datatype, data")
+    name = raw.get("name")
+    if not isinstance(name, str) or not name:
+        raise InvalidInput(f"inputs[{index}].name must be a non-empty string")
+    shape = raw.get("shape")
+    if (
+        not isinstance(shape, list)
+        or not shape
+        or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)
+    ):
+        raise InvalidInput(
+            f"tensor {name!r}: 'shape' must be a list of non-negative integers, got {shape!r}"
+        )
+    datatype = raw.get("datatype")
+    if datatype not in DATATYPES:
+        raise InvalidInput(
+            f"tensor {name!r}: unknown datatype {datatype!r}; use one of {', '.join(DATATYPES)}"
+        )
+    if "data" not in raw:
+        raise InvalidInput(f"tensor {name!r}: field 'data' is missing")
+    values = _values(name, datatype, raw["data"])
+    expected = math.prod(shape)
+    if values.size != expected:
+        raise InvalidInput(
+            f"tensor {name!r}: shape {shape} holds {expected} values but 'data' has {values.size}"
+        )
+    if shape[0] == 0:
+        raise InvalidInput(f"tensor {name!r}: send at least one row")
+    return _Tensor(name, tuple(shape), values.reshape(shape))
+
+
+def _values(name: str, datatype: str, data: Any) -> np.ndarray:
+    """The tensor's data, flattened, as an array of the datatype's numpy type."""
+    dtype, kinds = DATATYPES[datatype]
+    if not isinstance(data, list):
+        raise InvalidInput(f"tensor {name!r}: 'data' must be a (flat or nested) list")
+    try:
+        array = np.asarray(data)
+    except (ValueError, TypeError, OverflowError):
+        raise InvalidInput(
+            f"tensor {name!r}: 'data' is ragged or holds values that do not fit {datatype}"
+        ) from None
+    flat = array.ravel()
+    if flat.size == 0:
+        return flat.astype(dtype)
+    if datatype.startswith("FP") and flat.dtype.kind == "O":
+        flat = _floats_with_nulls(name, datatype, flat)
+    if flat.dtype.kind not in kinds:
+        raise InvalidInput(
+            f"tensor {name!r}: datatype {datatype} cannot hold values like {flat[:1].tolist()[0]!r}"
+        )
+    if dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        if flat.min() < info.min or flat.max() > info.max:
+            raise InvalidInput(
+                f"tensor {name!r}: values outside the range of {datatype} [{info.min}, {info.max}]"
+            )
+    if datatype == "BYTES":
+        return flat.astype(object)
+    return flat.astype(dtype)
+
+
+def _floats_with_nulls(name: str, datatype: str, flat: np.ndarray) -> np.ndarray:
+    """Floating-point data where JSON ``null`` stands for a missing value (NaN)."""
+    if not all(v is None or (isinstance(v, int | float) and not isinstance(v, bool)) for v in flat):
+        raise InvalidInput(f"tensor {name!r}: datatype {datatype} holds numbers or null only")
+    return np.array([np.nan if v is None else v for v in flat], dtype=np.float64)
+
+
+def _from_columns(tensors: list[_Tensor], names: list[str]) -> pd.DataFrame:
+    columns: dict[str, np.ndarray] = {}
+    first = tensors[0]
+    for tensor in tensors:
+        if tensor.name not in names:
+            raise InvalidInput(f"unknown input tensor {tensor.name!r}; the model expects {names}")
+        if tensor.name in columns:
+            raise InvalidInput(f"input tensor {tensor.name!r} is given more than once")
+        if len(tensor.shape) > 2 or (len(tensor.shape) == 2 and tensor.shape[1] != 1):
+            raise InvalidInput(
+                f"tensor {tensor.name!r}: shape {list(tensor.shape)} is not [N] or [N, 1]"
+            )
+        if tensor.shape[0] != first.shape[0]:
+            raise InvalidInput(
+                f"tensor {tensor.name!r} has {tensor.shape[0]} rows "
+                f"but tensor {first.name!r} has {first.shape[0]}"
+            )
+        columns[tensor.name] = tensor.values.reshape(-1)
+    missing = [n for n in names if n not in columns]
+    if missing:
+        raise InvalidInput(f"input tensor(s) {', '.join(map(repr, missing))} missing")
+    return pd.DataFrame({n: columns[n] for n in names})
+
+
+def _from_matrix(tensor: _Tensor, names: list[str]) -> pd.DataFrame:
+    if tensor.shape[1] != len(names):
+        raise InvalidInput(
+            f"tensor {tensor.name!r}: shape {list(tensor.shape)} has {tensor.shape[1]} columns "
+            f"but the model expects {len(names)} ({', '.join(names)})"
+        )
+    return pd.DataFrame({n: tensor.values[:, i] for i, n in enumerate(names)})
+
+
+def infer_response(model: LoadedModel, request_id: str, outputs: np.ndarray) -> dict[str, Any]:
+    """The V2 response body for a model's predictions."""
+    array = np.asarray(outputs)
+    return {
+        "model_name": model.name,
+        "model_version": str(model.version),
+        "id": request_id,
+        "outputs": [
+            {
+                "name": model.signature.output.name or "predict",
+                "datatype": datatype_of(array),
+                "shape": list(array.shape),
+                "data": _json_values(array),
+            }
+        ],
+    }
+
+
+def datatype_of(array: np.ndarray) -> str:
+    """The V2 datatype of a numpy array (strings and objects are BYTES)."""
+    kind = array.dtype.kind
+    if kind == "b":
+        return "BOOL"
+    if kind in "iuf":
+        prefix = {"i": "INT", "u": "UINT", "f": "FP"}[kind]
+        return f"{prefix}{array.dtype.itemsize * 8}"
+    return "BYTES"
+
+
+def _json_values(array: np.ndarray) -> list[Any]:
+    flat = array.ravel()
+    if flat.dtype.kind == "f" and not np.isfinite(flat).all():
+        return [v if math.isfinite(v) else None for v in flat.tolist()]
+    if flat.dtype.kind in "biuf":
+        values: list[Any] = flat.tolist()
+        return values
+    return [v.decode() if isinstance(v, bytes) else str(v) for v in flat.tolist()]
+
+
+def model_metadata(model: LoadedModel) -> dict[str, Any]:
+    """The V2 model metadata of the version being served."""
+    signature = model.signature
+    return {
+        "name": model.name,
+        "versions": [str(model.version)],
+        "platform": f"evergreen-{model.flavor.name}",
+        "inputs": [
+            {"name": c.name, "datatype": _SIGNATURE_DATATYPES[c.dtype], "shape": [-1]}
+            for c in signature.inputs
+        ],
+        "outputs": [
+            {
+                "name": signature.output.name or "predict",
+                "datatype": _SIGNATURE_DATATYPES[signature.output.dtype],
+                "shape": [-1],
+            }
+        ],
+    }

@@ -1,0 +1,161 @@
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.linear_model import LinearRegression, LogisticRegression
+
+from evergreen.bootstrap import Context, build
+from evergreen.flavors import Signature
+from evergreen.flavors.base import Task
+from evergreen.serving import GatewayThread, ModelCache, PredictionLogWriter, create_app
+from evergreen.settings import Settings
+
+
+@pytest.fixture
+def context(tmp_path: Path) -> Iterator[Context]:
+    ctx = build(Settings(home=tmp_path / "eg"))
+    yield ctx
+    ctx.close()
+
+
+def numeric_data(seed: int, rows: int = 200) -> tuple[pd.DataFrame, pd.Series]:
+    """Two float columns and one int column; the target depends on all three and on ``seed``."""
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame(
+        {
+            "temp": rng.normal(20, 5, rows),
+            "humidity": rng.uniform(0, 1, rows),
+            "weekday": rng.integers(0, 7, rows).astype("int64"),
+        }
+    )
+    target = 3.0 * frame["temp"] - 10 * frame["humidity"] + (seed + 1) * frame["weekday"]
+    return frame, pd.Series(target + rng.normal(0, 0.1, rows), name="rentals")
+
+
+@dataclass
+class Published:
+    name: str
+    version: int
+    model: Any
+    features: pd.DataFrame
+
+
+Publish = Callable[..., Published]
+
+
+@pytest.fixture
+def publish(context: Context) -> Publish:
+    """Train, register and (by default) promote a model; returns what was published."""
+
+    def publish(
+        name: str = "rentals",
+        *,
+        seed: int = 0,
+        task: Task = "regression",
+        promote: bool = True,
+    ) -> Published:
+        features, target = numeric_data(seed)
+        model: Any
+        if task == "classification":
+            target = (target > target.median()).map({True: "busy", False: "quiet"})
+            target.name = "load"
+            model = LogisticRegression(max_iter=500).fit(features, target)
+        else:
+            model = LinearRegression().fit(features, target)
+        registry = context.registry
+        registry.ensure_model(name, task=task, target=str(target.name), actor="test")
+        row = registry.register(
+            name,
+            model,
+            flavor="sklearn",
+            signature=Signature.infer(features, target, task),
+            actor="test",
+        )
+        if promote:
+            registry.promote(name, row.version, "production", actor="test")
+        return Published(name, row.version, model, features)
+
+    return publish
+
+
+@dataclass
+class Gateway:
+    thread: GatewayThread
+    cache: ModelCache
+    writer: PredictionLogWriter | None
+    client: httpx.Client
+
+    @property
+    def url(self) -> str:
+        return self.thread.url
+
+    def stop(self) -> None:
+        self.client.close()
+        self.thread.stop()
+
+
+StartGateway = Callable[..., Gateway]
+
+
+@pytest.fixture
+def start_gateway(context: Context) -> Iterator[StartGateway]:
+    """Start the real gateway (uvicorn on a loopback port); waits until its models are loaded."""
+    started: list[Gateway] = []
+
+    def start(*, poll_interval: float = 0.05, log: bool = True) -> Gateway:
+        writer = (
+            PredictionLogWriter(context.artifacts, context.predictions, flush_interval=0.1)
+            if log
+            else None
+        )
+        app = create_app(context.registry, writer, poll_interval=poll_interval)
+        thread = GatewayThread(app).start()
+        cache: ModelCache = app.state.cache
+        assert cache.wait_ready(10)
+        gateway = Gateway(thread, cache, writer, httpx.Client(base_url=thread.url, timeout=10))
+        started.append(gateway)
+        return gateway
+
+    yield start
+    for gateway in started:
+        gateway.stop()
+
+
+def columns_request(frame: pd.DataFrame, **extra: Any) -> dict[str, Any]:
+    """A V2 request with one tensor per column."""
+    datatypes = {"f": "FP64", "i": "INT64", "b": "BOOL"}
+    return {
+        "inputs": [
+            {
+                "name": str(column),
+                "shape": [len(frame)],
+                "datatype": datatypes.get(frame[column].dtype.kind, "BYTES"),
+                "data": frame[column].tolist(),
+            }
+            for column in frame.columns
+        ],
+        **extra,
+    }
+
+
+def matrix_request(frame: pd.DataFrame, **extra: Any) -> dict[str, Any]:
+    """A V2 request with one 2-D FP64 tensor, columns in signature order."""
+    values = frame.to_numpy(dtype="float64")
+    return {
+        "inputs": [
+            {
+                "name": "input-0",
+                "shape": list(values.shape),
+                "datatype": "FP64",
+                "data": values.tolist(),
+            }
+        ],
+        **extra,
+    }

@@ -1,0 +1,12 @@
+from __future__ import annotations
+
+import evergreen.serving as serving
+
+
+def test_public_names_are_sorted_and_exported() -> None:
+    assert serving.__all__ == sorted(serving.__all__)
+    for name in serving.__all__:
+        assert getattr(serving, name).__module__.startswith("evergreen.serving.")
+    public = {n for n in dir(serving) if not n.startswith("_")}
+    modules = {"app", "errors", "model_cache", "prediction_log", "protocols", "server"}
+    assert public - modules == set(serving.__all__)

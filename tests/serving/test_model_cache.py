@@ -1,0 +1,144 @@
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from evergreen.bootstrap import Context
+from evergreen.errors import IntegrityFailure, NotFound, Unavailable
+from evergreen.serving import ModelCache
+
+from .conftest import Publish
+
+
+def corrupt(context: Context, name: str, version: int) -> None:
+    """Overwrite a version's artifact bytes on disk, as a bad disk or a tamperer would."""
+    row = context.registry.get_version(name, version)
+    Path(row.artifact_uri).write_bytes(b"not a model" * 10)
+
+
+def test_not_ready_until_first_refresh(context: Context, publish: Publish) -> None:
+    publish()
+    cache = ModelCache(context.registry)
+    assert not cache.ready
+    with pytest.raises(Unavailable):
+        cache.get("rentals")
+    assert cache.refresh() == {"rentals": 1}
+    assert cache.ready
+
+
+def test_serves_the_production_version(context: Context, publish: Publish) -> None:
+    published = publish()
+    cache = ModelCache(context.registry)
+    cache.refresh()
+    model = cache.get("rentals")
+    assert model.version == published.version
+    features = published.features.head(5)
+    np.testing.assert_allclose(model.predict(features), published.model.predict(features))
+
+
+def test_unknown_model_is_not_found(context: Context, publish: Publish) -> None:
+    publish()
+    publish("staged", promote=False)
+    cache = ModelCache(context.registry)
+    cache.refresh()
+    for name in ("nope", "staged"):
+        with pytest.raises(NotFound, match="rentals"):
+            cache.get(name)
+
+
+def test_refresh_swaps_and_keeps_old_reference(context: Context, publish: Publish) -> None:
+    publish()
+    cache = ModelCache(context.registry)
+    cache.refresh()
+    in_flight = cache.get("rentals")
+    publish(seed=1)
+    assert cache.refresh() == {"rentals": 2}
+    assert cache.get("rentals").version == 2
+    assert in_flight.version == 1  # a request that started before the swap keeps its model
+
+
+def test_unchanged_versions_are_not_reloaded(context: Context, publish: Publish) -> None:
+    publish()
+    cache = ModelCache(context.registry)
+    cache.refresh()
+    first = cache.get("rentals")
+    cache.refresh()
+    assert cache.get("rentals") is first
+
+
+def test_models_leaving_production_are_dropped(context: Context, publish: Publish) -> None:
+    publish()
+    publish("other")
+    cache = ModelCache(context.registry)
+    assert cache.refresh() == {"rentals": 1, "other": 1}
+    context.registry.promote("other", 1, "archived", actor="test")
+    assert cache.refresh() == {"rentals": 1}
+
+
+def test_corrupted_new_version_keeps_old_serving(
+    context: Context, publish: Publish, caplog: pytest.LogCaptureFixture
+) -> None:
+    publish()
+    cache = ModelCache(context.registry)
+    cache.refresh()
+    publish(seed=1, promote=False)
+    corrupt(context, "rentals", 2)
+    context.registry.promote("rentals", 2, "production", actor="test")
+    with caplog.at_level(logging.ERROR, logger="evergreen.serving.model_cache"):
+        assert cache.refresh() == {"rentals": 1}
+    assert "rentals:2" in caplog.text
+    assert "corrupted" in caplog.text
+
+
+def test_corrupted_only_version_is_not_served(context: Context, publish: Publish) -> None:
+    publish(promote=False)
+    corrupt(context, "rentals", 1)
+    context.registry.promote("rentals", 1, "production", actor="test")
+    cache = ModelCache(context.registry)
+    assert cache.refresh() == {}
+    assert cache.ready
+    with pytest.raises(NotFound):
+        cache.get("rentals")
+
+
+def test_get_version_loads_on_demand(context: Context, publish: Publish) -> None:
+    publish()
+    publish(seed=1)
+    cache = ModelCache(context.registry, max_pinned=1)
+    cache.refresh()
+    assert cache.get_version("rentals", 2) is cache.get("rentals")
+    old = cache.get_version("rentals", 1)
+    assert old.version == 1
+    assert cache.is_loaded("rentals", 1)
+    assert cache.get_version("rentals", 1) is old
+    with pytest.raises(NotFound):
+        cache.get_version("rentals", 9)
+
+
+def test_get_version_of_corrupted_version_fails(context: Context, publish: Publish) -> None:
+    publish()
+    publish(seed=1, promote=False)
+    corrupt(context, "rentals", 2)
+    cache = ModelCache(context.registry)
+    with pytest.raises(IntegrityFailure):
+        cache.get_version("rentals", 2)
+
+
+def test_background_refresher_follows_promotions(context: Context, publish: Publish) -> None:
+    publish()
+    cache = ModelCache(context.registry, poll_interval=0.05)
+    cache.start()
+    try:
+        assert cache.wait_ready(10)
+        assert cache.served() == {"rentals": 1}
+        publish(seed=1)
+        deadline = time.monotonic() + 5
+        while cache.served() != {"rentals": 2} and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert cache.served() == {"rentals": 2}
+    finally:
+        cache.stop()

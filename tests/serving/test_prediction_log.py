@@ -1,0 +1,156 @@
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from evergreen.bootstrap import Context
+from evergreen.core.clock import SimulatedClock
+from evergreen.errors import InvalidState
+from evergreen.serving import PredictionLogWriter
+from evergreen.store.predictions import read_predictions
+
+START = datetime(2024, 5, 1, 12, tzinfo=UTC)
+
+
+@pytest.fixture
+def clock() -> SimulatedClock:
+    return SimulatedClock(START)
+
+
+@pytest.fixture
+def writer(context: Context, clock: SimulatedClock) -> Iterator[PredictionLogWriter]:
+    writer = PredictionLogWriter(
+        context.artifacts, context.predictions, clock=clock, flush_interval=60, max_rows=1000
+    )
+    yield writer
+    writer.close()
+
+
+def inputs(rows: int, start: float = 0.0) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "temp": np.arange(rows, dtype="float64") + start,
+            "city": [f"c{i}" for i in range(rows)],
+        }
+    )
+
+
+def read(
+    context: Context,
+    model: str = "rentals",
+    *,
+    version: int | None = None,
+    created_after: datetime | None = None,
+) -> pd.DataFrame:
+    return read_predictions(
+        context.predictions, context.artifacts, model, version=version, created_after=created_after
+    )
+
+
+def test_nothing_logged_reads_empty(context: Context) -> None:
+    frame = read(context)
+    assert frame.empty
+    assert list(frame.columns) == ["request_id", "ts", "prediction"]
+
+
+def test_record_only_buffers(context: Context, writer: PredictionLogWriter) -> None:
+    writer.record("rentals", 1, "r-1", inputs(2), np.array([1.0, 2.0]))
+    assert context.predictions.segments("rentals") == []
+    writer.flush()
+    assert len(context.predictions.segments("rentals")) == 1
+
+
+def test_segment_columns_and_values(
+    context: Context, writer: PredictionLogWriter, clock: SimulatedClock
+) -> None:
+    writer.record("rentals", 1, "r-1", inputs(2), np.array([1.0, 2.0]))
+    clock.advance(timedelta(seconds=5))
+    writer.record("rentals", 1, "r-2", inputs(1, start=10), np.array([3.0]))
+    writer.flush()
+    frame = read(context)
+    assert list(frame.columns) == ["request_id", "ts", "temp", "city", "prediction"]
+    assert frame["request_id"].tolist() == ["r-1", "r-1", "r-2"]
+    assert frame["temp"].tolist() == [0.0, 1.0, 10.0]
+    assert frame["city"].tolist() == ["c0", "c1", "c0"]
+    assert frame["prediction"].tolist() == [1.0, 2.0, 3.0]
+    assert str(frame["ts"].dt.tz) == "UTC"
+    assert frame["ts"].tolist() == [START, START, START + timedelta(seconds=5)]
+    (segment,) = context.predictions.segments("rentals")
+    assert (segment.rows, segment.version) == (3, 1)
+    assert (segment.first_at, segment.last_at) == (START, START + timedelta(seconds=5))
+    assert segment.id.startswith("seg-")
+
+
+def test_one_segment_per_model_version(context: Context, writer: PredictionLogWriter) -> None:
+    writer.record("rentals", 1, "a", inputs(1), np.array([1.0]))
+    writer.record("rentals", 2, "b", inputs(1), np.array([2.0]))
+    writer.record("churn", 1, "c", inputs(1), np.array(["yes"], dtype=object))
+    writer.flush()
+    assert len(context.predictions.segments("rentals")) == 2
+    assert read(context, version=2)["request_id"].tolist() == ["b"]
+    assert read(context, "churn")["prediction"].tolist() == ["yes"]
+
+
+def test_created_after_filters_segments(
+    context: Context, writer: PredictionLogWriter, clock: SimulatedClock
+) -> None:
+    writer.record("rentals", 1, "old", inputs(1), np.array([1.0]))
+    writer.flush()
+    clock.advance(timedelta(hours=1))
+    writer.record("rentals", 1, "new", inputs(1), np.array([1.0]))
+    writer.flush()
+    after = START + timedelta(minutes=30)
+    assert read(context, created_after=after)["request_id"].tolist() == ["new"]
+    assert read(context)["request_id"].tolist() == ["old", "new"]
+
+
+def test_reserved_input_names_are_prefixed(context: Context, writer: PredictionLogWriter) -> None:
+    frame = pd.DataFrame({"prediction": [1.0], "ts": [2.0]})
+    writer.record("rentals", 1, "r", frame, np.array([9.0]))
+    writer.flush()
+    logged = read(context)
+    assert logged["input.prediction"].tolist() == [1.0]
+    assert logged["input.ts"].tolist() == [2.0]
+    assert logged["prediction"].tolist() == [9.0]
+
+
+def test_background_thread_flushes_on_interval(context: Context) -> None:
+    writer = PredictionLogWriter(context.artifacts, context.predictions, flush_interval=0.05)
+    try:
+        writer.record("rentals", 1, "r", inputs(1), np.array([1.0]))
+        deadline = time.monotonic() + 5
+        while not context.predictions.segments("rentals") and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert len(read(context)) == 1
+    finally:
+        writer.close()
+
+
+def test_max_rows_wakes_the_writer(context: Context) -> None:
+    writer = PredictionLogWriter(
+        context.artifacts, context.predictions, flush_interval=60, max_rows=10
+    )
+    try:
+        writer.record("rentals", 1, "r", inputs(10), np.arange(10.0))
+        deadline = time.monotonic() + 5
+        while not context.predictions.segments("rentals") and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert len(read(context)) == 10
+    finally:
+        writer.close()
+
+
+def test_close_writes_everything_and_refuses_more(context: Context) -> None:
+    writer = PredictionLogWriter(context.artifacts, context.predictions, flush_interval=60)
+    for i in range(50):
+        writer.record("rentals", 1, f"r-{i}", inputs(1), np.array([float(i)]))
+    writer.close()
+    assert read(context)["request_id"].tolist() == [f"r-{i}" for i in range(50)]
+    with pytest.raises(InvalidState):
+        writer.record("rentals", 1, "late", inputs(1), np.array([1.0]))
+    writer.close()  # closing twice is harmless
