@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import threading
+import time
 import uuid
 from dataclasses import dataclass
 
@@ -14,6 +16,21 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 def new_id(prefix: str) -> str:
     """A new random id such as ``run-3f2a...``; the prefix tells a reader what it names."""
     return f"{prefix}-{uuid.uuid4().hex[:20]}"
+
+
+_last_ordered = 0
+_ordered_lock = threading.Lock()
+
+
+def ordered_id(prefix: str) -> str:
+    """A new id that sorts after every id this process made before (wall-clock nanoseconds,
+    bumped when the clock stands still), for records whose order matters, such as audit events
+    written at the same simulated instant."""
+    global _last_ordered
+    with _ordered_lock:
+        _last_ordered = max(time.time_ns(), _last_ordered + 1)
+        stamp = _last_ordered
+    return f"{prefix}-{stamp:016x}{uuid.uuid4().hex[:8]}"
 
 
 def check_name(name: str, what: str = "name") -> str:

@@ -70,6 +70,13 @@ def read_bytes(data: bytes, fmt: str, name: str) -> pd.DataFrame:
         raise InvalidInput(f"{name}: unsupported format {fmt!r}")
     if len(frame.columns) == 0:
         raise InvalidInput(f"{name}: the file has no columns")
+    if fmt == "csv" and not frame.index.equals(pd.RangeIndex(len(frame))):
+        # pandas takes the first column as the index when data rows have one field more than
+        # the header: every value would shift one column left.
+        raise InvalidInput(
+            f"{name}: malformed CSV: data rows have more fields than the header "
+            f"({len(frame.columns)} names); fix the header or the rows"
+        )
     return frame
 
 

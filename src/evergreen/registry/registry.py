@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 
 from evergreen.core.clock import Clock, SystemClock
-from evergreen.core.ids import ModelRef, check_name, new_id
+from evergreen.core.ids import ModelRef, check_name, new_id, ordered_id
 from evergreen.errors import IntegrityFailure, InvalidInput, NotFound
 from evergreen.flavors import LoadedModel, Signature, get_flavor
 from evergreen.store.artifacts import ArtifactStore
@@ -49,7 +49,7 @@ class Registry:
         details: dict[str, Any] | None = None,
     ) -> AuditEventRow:
         return AuditEventRow(
-            id=new_id("audit"),
+            id=ordered_id("audit"),
             at=self.clock.now(),
             actor=actor,
             action=action,

@@ -75,7 +75,7 @@ class ArtifactStore:
     def put_bytes(self, data: bytes) -> BlobRef:
         sha256 = hashlib.sha256(data).hexdigest()
         path = self._path(sha256)
-        if not self.fs.exists(path):
+        if not self._intact(path, sha256, len(data), verify_hash=True):
             self._write_atomically(path, lambda handle: handle.write(data))
         return BlobRef(sha256, len(data), self.uri(sha256))
 
@@ -86,7 +86,7 @@ class ArtifactStore:
         else:
             size = os.path.getsize(source)
         path = self._path(sha256)
-        if not self.fs.exists(path):
+        if not self._intact(path, sha256, size, verify_hash=False):
 
             def copy(handle: BinaryIO) -> None:
                 with open(source, "rb") as src:
@@ -95,6 +95,22 @@ class ArtifactStore:
 
             self._write_atomically(path, copy)
         return BlobRef(sha256, size, self.uri(sha256))
+
+    def _intact(self, path: str, sha256: str, size: int, *, verify_hash: bool) -> bool:
+        """Whether a stored blob can be kept as is: it exists with the right size (and, when
+        asked, the right hash). A damaged blob is rewritten by the next put of its bytes."""
+        try:
+            if self.fs.size(path) != size:
+                return False
+        except FileNotFoundError:
+            return False
+        if not verify_hash:
+            return True
+        with self.fs.open(path, "rb") as handle:
+            digest = hashlib.sha256()
+            while chunk := handle.read(CHUNK):
+                digest.update(chunk)
+        return digest.hexdigest() == sha256
 
     def _write_atomically(self, path: str, write: Any) -> None:
         parent = path.rsplit("/", 1)[0]

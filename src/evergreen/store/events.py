@@ -88,7 +88,7 @@ class EventRepository:
             TriggerEventRow.status == "pending",
             sa.and_(TriggerEventRow.status == "leased", TriggerEventRow.lease_expires_at < now),
         )
-        for _ in range(5):
+        while True:  # ends: each pass claims an event, finds none, or lost a race to a claim
             with self.db.session() as s:
                 candidate = s.scalar(
                     sa.select(TriggerEventRow.id)
@@ -112,7 +112,6 @@ class EventRepository:
                 )
                 if _rowcount(claimed) == 1:
                     return s.get_one(TriggerEventRow, candidate)
-        return None
 
     def finish(
         self,

@@ -55,6 +55,10 @@ class ModelRepository:
         for _ in range(RETRIES):
             try:
                 with self.db.session() as s:
+                    # Lock the model's row: concurrent writers queue here instead of colliding.
+                    s.execute(
+                        sa.select(ModelRow.id).where(ModelRow.id == model.id).with_for_update()
+                    )
                     current = s.scalar(
                         sa.select(sa.func.max(ModelVersionRow.version)).where(
                             ModelVersionRow.model_id == model.id

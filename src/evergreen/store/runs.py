@@ -7,6 +7,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from evergreen.errors import NotFound
 from evergreen.store.database import Database
 from evergreen.store.tables import PipelineRunRow, StepRunRow, ValidationReportRow
 
@@ -30,7 +31,9 @@ class RunRepository:
         dataset_version_id: str | None = None,
     ) -> None:
         with self.db.session() as s:
-            row = s.get_one(PipelineRunRow, run_id)
+            row = s.get(PipelineRunRow, run_id)
+            if row is None:
+                raise NotFound(f"no pipeline run {run_id!r}")
             row.status, row.finished_at, row.outcome, row.error = status, at, outcome, error
             if dataset_version_id is not None:
                 row.dataset_version_id = dataset_version_id
@@ -49,7 +52,9 @@ class RunRepository:
         error: str | None = None,
     ) -> None:
         with self.db.session() as s:
-            row = s.get_one(StepRunRow, step_id)
+            row = s.get(StepRunRow, step_id)
+            if row is None:
+                raise NotFound(f"no step run {step_id!r}")
             row.status, row.finished_at, row.outputs, row.error = status, at, outputs, error
 
     def add_validation_report(self, row: ValidationReportRow) -> None:
