@@ -128,7 +128,6 @@ class ModelRepository:
             with self.db.session() as s:
                 row = s.scalar(self._versions_of(model).where(ModelVersionRow.version == version))
                 if row is None:
-                    self.require_model(model)
                     raise VersionNotFound(model, version)
                 displaced: list[ModelVersionRow] = []
                 if stage == "production":
@@ -149,6 +148,9 @@ class ModelRepository:
                 row.stage = stage
                 s.flush()
                 s.add_all(events)
+        except VersionNotFound:
+            self.require_model(model)  # outside the transaction: say which of the two is missing
+            raise
         except IntegrityError:
             raise InvalidState(
                 f"another promotion of {model!r} to production happened at the same time; "
