@@ -55,7 +55,7 @@ def test_failed_run_marks_the_event_failed(
 ) -> None:
     controller = controller_for(context, project)  # the landing folder is empty
     event, _ = controller.trigger(project.name, "manual", "no data yet")
-    (_, result), = controller.drain()
+    ((_, result),) = controller.drain()
     assert result.status == "failed"
     stored = context.events.get(event.id)
     assert stored is not None and stored.status == "failed"
@@ -90,7 +90,7 @@ def test_an_expired_lease_is_taken_over_by_another_controller(
     assert claimed is not None and claimed.id == event.id  # 'dead' holds it, already expired
 
     second = controller_for(context, project, owner="alive")
-    (taken, result), = second.drain()
+    ((taken, result),) = second.drain()
     assert taken.id == event.id and result.status == "succeeded"
     stored = context.events.get(event.id)
     assert stored is not None and (stored.lease_owner, stored.attempts) == ("alive", 2)

@@ -45,7 +45,7 @@ def test_no_production_version_means_nothing_to_check(monitor: DriftMonitor) -> 
 def test_waits_for_enough_rows(
     monitor: DriftMonitor, context: Context, project: Project, hourly: pd.DataFrame, trained: int
 ) -> None:
-    log_inputs(context, project, hourly.iloc[1344:1344 + 100], trained)
+    log_inputs(context, project, hourly.iloc[1344 : 1344 + 100], trained)
     outcome = monitor.check(project.name)
     assert outcome is not None and outcome.drift is None
     assert "waiting for 672" in outcome.note

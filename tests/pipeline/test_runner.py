@@ -126,13 +126,17 @@ def test_user_code_error_is_recorded_with_its_step(
     result = runner.run(project)
 
     assert result.status == "failed"
-    assert result.error is not None and "KeyError" in result.error and "no_such_column" in result.error
+    assert (
+        result.error is not None and "KeyError" in result.error and "no_such_column" in result.error
+    )
     steps = {s.name: (s.status, s.error) for s in context.runs.steps(result.run_id)}
     assert steps["prepare"][0] == "failed"
     assert context.registry.list_models() == []
 
 
-def test_missing_source_fails_cleanly(runner: PipelineRunner, project: Project, tmp_path: Path) -> None:
+def test_missing_source_fails_cleanly(
+    runner: PipelineRunner, project: Project, tmp_path: Path
+) -> None:
     result = runner.run(project, source=str(tmp_path / "nowhere"))
     assert result.status == "failed"
     assert result.error is not None and "nowhere" in result.error

@@ -94,6 +94,12 @@ def serve(
 @handle_errors
 def up(
     project_file: ProjectOption,
+    data_path: Annotated[
+        str | None,
+        typer.Option(
+            "--data", help="Watch and train on this path instead of the project's source."
+        ),
+    ] = None,
     port: Annotated[int, typer.Option(help="Gateway TCP port.")] = 8080,
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     interval: Annotated[float, typer.Option(help="Seconds between monitor passes.")] = 10.0,
@@ -103,6 +109,8 @@ def up(
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     project = load_project(project_file)
+    if data_path is not None:
+        project.source = str(Path(data_path).resolve())
     ctx = context()
     service = bootstrap.service(ctx, {project.name: project}, interval=interval)
     stop = threading.Event()

@@ -48,7 +48,8 @@ def exit_code(error: EvergreenError) -> int:
 
 def fail(message: str, code: int = 1) -> typer.Exit:
     """Print one line to stderr and return the Exit to raise."""
-    one_line = "; ".join(part.strip() for part in message.splitlines() if part.strip())
+    parts = [" ".join(part.split()) for part in message.splitlines()]
+    one_line = "; ".join(part.rstrip(":") for part in parts if part)
     errors.print(f"error: {one_line}", markup=False, highlight=False, soft_wrap=True)
     return typer.Exit(code)
 

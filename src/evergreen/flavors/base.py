@@ -45,7 +45,9 @@ class Signature(BaseModel):
     @classmethod
     def infer(cls, features: pd.DataFrame, target: pd.Series, task: Task) -> Signature:
         inputs = [ColumnSpec(name=str(c), dtype=dtype_of(features[c])) for c in features.columns]
-        output = ColumnSpec(name=str(target.name or "prediction"), dtype=dtype_of(target))
+        # A regressor predicts floats whatever the target's type; a classifier, labels.
+        dtype = dtype_of(target) if task == "classification" else "float64"
+        output = ColumnSpec(name=str(target.name or "prediction"), dtype=dtype)
         return cls(inputs=inputs, output=output, task=task)
 
     @property

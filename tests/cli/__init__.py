@@ -1,0 +1,1 @@
+"""Tests of `evergreen.cli`: the real `evergreen` executable, run in a subprocess."""
