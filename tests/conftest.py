@@ -13,6 +13,9 @@
   is disposed after the test. Open databases through it (or ``db``) rather than ``Database()``:
   an engine left open leaks connections, and psycopg's ResourceWarning then fails the run.
 - ``artifacts``: a local ``ArtifactStore`` in ``tmp_path``.
+- From ``tests/fixtures/loop.py``: ``context`` (a real ``Context`` on SQLite in ``tmp_path``),
+  ``hourly`` (the real bike-sharing hours), ``landing`` (an empty source folder) and
+  ``project`` (the example project reading from ``landing``).
 """
 
 from __future__ import annotations
@@ -25,6 +28,9 @@ import pytest
 from evergreen.store.artifacts import ArtifactStore
 from evergreen.store.database import Database
 from fixtures.postgres import PostgresServer, PostgresUnavailable
+
+# The whole-loop fixtures (context, hourly, landing, project) serve every folder.
+pytest_plugins = ["fixtures.loop"]
 
 BACKENDS = ["sqlite", "postgres"]
 

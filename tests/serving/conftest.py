@@ -2,7 +2,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -11,18 +10,10 @@ import pandas as pd
 import pytest
 from sklearn.linear_model import LinearRegression, LogisticRegression
 
-from evergreen.bootstrap import Context, build
+from evergreen.bootstrap import Context
 from evergreen.flavors import Signature
 from evergreen.flavors.base import Task
 from evergreen.serving import GatewayThread, ModelCache, PredictionLogWriter, create_app
-from evergreen.settings import Settings
-
-
-@pytest.fixture
-def context(tmp_path: Path) -> Iterator[Context]:
-    ctx = build(Settings(home=tmp_path / "eg"))
-    yield ctx
-    ctx.close()
 
 
 def numeric_data(seed: int, rows: int = 200) -> tuple[pd.DataFrame, pd.Series]:

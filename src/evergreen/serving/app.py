@@ -153,7 +153,7 @@ def _predict(model: LoadedModel, body: bytes) -> tuple[str, pd.DataFrame, np.nda
     request = v2.parse_infer_request(payload, model.signature)
     inputs = model.signature.conform(request.frame)
     try:
-        outputs = model.predict(inputs)
+        outputs = model.flavor.predict(model.model, inputs)  # inputs already conform
     except (ValueError, TypeError) as exc:
         raise InvalidInput(
             f"model {model.name}:{model.version} cannot predict on this input: {exc}"
