@@ -28,6 +28,7 @@ import pytest
 from evergreen.store.artifacts import ArtifactStore
 from evergreen.store.database import Database
 from fixtures.postgres import PostgresServer, PostgresUnavailable
+from fixtures.s3 import S3Server
 
 # The whole-loop fixtures (context, hourly, landing, project) serve every folder.
 pytest_plugins = ["fixtures.loop"]
@@ -105,3 +106,31 @@ def db(request: pytest.FixtureRequest) -> Iterator[Database]:
 @pytest.fixture
 def artifacts(tmp_path: Path) -> ArtifactStore:
     return ArtifactStore(str(tmp_path / "artifacts"))
+
+
+# -- S3 (appended): an S3-compatible server on loopback, see tests/fixtures/s3.py -----------
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    server = S3Server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def s3_bucket(s3_server: S3Server) -> str:
+    """The name of a fresh, empty bucket on ``s3_server``."""
+    return s3_server.create_bucket()
+
+
+@pytest.fixture(params=["local", "s3"], ids=["local", "s3"])
+def any_artifacts(request: pytest.FixtureRequest, tmp_path: Path) -> ArtifactStore:
+    """An empty artifact store on each backend: a local folder and an S3 bucket."""
+    if request.param == "local":
+        return ArtifactStore(str(tmp_path / "artifacts"))
+    server: S3Server = request.getfixturevalue("s3_server")
+    bucket = server.create_bucket()
+    return ArtifactStore(f"s3://{bucket}/artifacts", **server.storage_options)

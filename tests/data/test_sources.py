@@ -64,7 +64,7 @@ def test_resolve_a_missing_path_is_not_found(tmp_path: Path) -> None:
 def test_resolve_matching_no_data_file_is_not_found(tmp_path: Path, pattern: str) -> None:
     write(tmp_path / "notes.txt", "hello")
     (tmp_path / "empty").mkdir()
-    with pytest.raises(NotFound, match=r"matches no \.csv or \.parquet file"):
+    with pytest.raises(NotFound, match=r"matches no \.csv, \.parquet or \.jsonl file"):
         resolve_files(str(tmp_path / pattern))
 
 

@@ -15,6 +15,7 @@ from evergreen.validation.drift import (
     ColumnDrift,
     DriftReport,
     KSTest,
+    ZTest,
     detect_drift,
     select_test,
 )
@@ -134,7 +135,7 @@ def test_ks_of_a_sample_against_itself_is_zero(values: list[float]) -> None:
 
 @pytest.mark.parametrize(
     ("kind", "test"),
-    [("numeric", KSTest), ("categorical", ChiSquareTest), ("boolean", ChiSquareTest)],
+    [("numeric", KSTest), ("categorical", ChiSquareTest), ("boolean", ZTest)],
     ids=["numeric", "categorical", "boolean"],
 )
 def test_select_test(kind: str, test: type) -> None:

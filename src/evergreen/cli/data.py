@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -31,7 +32,10 @@ def dataset_dict(row: DatasetVersionRow) -> dict[str, Any]:
 @app.command()
 @handle_errors
 def snapshot(
-    path: Annotated[str, typer.Argument(help="A CSV or Parquet file, a folder, or a glob.")],
+    path: Annotated[
+        str,
+        typer.Argument(help="A CSV, Parquet or JSON lines file, a folder, a glob or a URL."),
+    ],
     json_out: JsonFlag = False,
 ) -> None:
     """Record PATH as an immutable dataset version and print its id."""
@@ -57,4 +61,86 @@ def log(
         "dataset versions",
         ["id", "created", "rows", "files", "source"],
         [(r.id, f"{r.created_at:%Y-%m-%d %H:%M:%S}", r.rows, len(r.files), r.source) for r in rows],
+    )
+
+
+@app.command()
+@handle_errors
+def diff(
+    a: Annotated[str, typer.Argument(help="The older dataset version (id or unique prefix).")],
+    b: Annotated[str, typer.Argument(help="The newer dataset version (id or unique prefix).")],
+    json_out: JsonFlag = False,
+) -> None:
+    """Show the files, row counts and schema that changed from version A to version B."""
+    result = context().datasets.diff(a, b)
+    if json_out:
+        print_json(result.to_dict())
+        return
+    delta = result.rows_b - result.rows_a
+    console.print(f"{result.a} → {result.b}", highlight=False)
+    console.print(f"rows: {result.rows_a} → {result.rows_b} ({delta:+d})", highlight=False)
+    lines = [f"+ {name}" for name in result.files_added]
+    lines += [f"- {name}" for name in result.files_removed]
+    lines += [f"~ {c.name} (rows {c.rows_a} → {c.rows_b})" for c in result.files_changed]
+    lines += [f"+ column {c}" for c in result.columns_added]
+    lines += [f"- column {c}" for c in result.columns_removed]
+    lines += [f"~ column {c.column}: {c.dtype_a} → {c.dtype_b}" for c in result.dtypes_changed]
+    for line in lines:
+        console.print(line, highlight=False, markup=False)
+    if result.identical:
+        console.print("no changes", highlight=False)
+
+
+@app.command()
+@handle_errors
+def checkout(
+    version: Annotated[str, typer.Argument(help="A dataset version (id or unique prefix).")],
+    directory: Annotated[Path, typer.Argument(help="Where to write the version's files.")],
+    force: Annotated[
+        bool, typer.Option("--force", help="Overwrite existing files that hold other bytes.")
+    ] = False,
+    json_out: JsonFlag = False,
+) -> None:
+    """Write VERSION's files, byte for byte, under DIRECTORY."""
+    written = context().datasets.checkout(version, directory, force=force)
+    if json_out:
+        print_json([str(p) for p in written])
+        return
+    for path in written:
+        console.print(str(path), highlight=False, markup=False, soft_wrap=True)
+
+
+@app.command()
+@handle_errors
+def show(
+    version: Annotated[str, typer.Argument(help="A dataset version (id or unique prefix).")],
+    json_out: JsonFlag = False,
+) -> None:
+    """Show a dataset version, its files and the runs and model versions that used it."""
+    datasets = context().datasets
+    row = datasets.get(version)
+    lineage = datasets.lineage(row.id)
+    if json_out:
+        print_json({**dataset_dict(row), "lineage": lineage.to_dict()})
+        return
+    console.print(
+        f"{row.id}  {row.rows} rows  {len(row.columns)} columns  {row.format}  "
+        f"{row.created_at:%Y-%m-%d %H:%M:%S}",
+        highlight=False,
+    )
+    console.print(f"source: {row.source}", highlight=False, markup=False, soft_wrap=True)
+    print_table(
+        "files",
+        ["name", "rows", "size", "sha256"],
+        [(f["name"], f["rows"], f["size"], f["sha256"][:12]) for f in row.files],
+    )
+    print_table(
+        "used by runs",
+        ["run", "project", "status", "started"],
+        [(r.run_id, r.project, r.status, r.started_at) for r in lineage.runs],
+    )
+    print_table(
+        "used by model versions",
+        ["model", "version", "stage", "run"],
+        [(m.model, m.version, m.stage, m.run_id) for m in lineage.model_versions],
     )

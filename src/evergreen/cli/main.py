@@ -11,6 +11,7 @@ import typer
 
 from evergreen import bootstrap
 from evergreen.cli import data, models
+from evergreen.cli import data_checks as data_checks  # registers `data schema|validate|drift`
 from evergreen.cli.context import context
 from evergreen.cli.output import console, fail, handle_errors, print_json
 from evergreen.pipeline.project import load_project

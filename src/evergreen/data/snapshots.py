@@ -1,16 +1,22 @@
 """Immutable, content-addressed dataset versions.
 
 A snapshot stores each file's bytes in the artifact store (once, by sha256) and records the
-version: its id is derived from the files' names and hashes, so the same bytes always give the
-same id and a re-snapshot of unchanged data creates nothing new.
+version: its id is derived from the files' names and hashes (and, for a SQL source, the query),
+so the same bytes always give the same id and a re-snapshot of unchanged data creates nothing new.
+
+Local files go through a stat cache (path, size, mtime_ns, inode → sha256, rows, dtypes in the
+metadata store): a re-snapshot of unchanged files neither reads nor hashes them, and one changed
+file is the only one read again.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
-import tempfile
+import posixpath
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,11 +24,27 @@ from typing import Any
 import pandas as pd
 
 from evergreen.core.clock import Clock, SystemClock
-from evergreen.data.sources import format_of, read_bytes, resolve_files
-from evergreen.errors import InvalidInput, NotFound
-from evergreen.store.artifacts import ArtifactStore
+from evergreen.data import lineage as lineage_
+from evergreen.data.diff import DatasetDiff, diff_versions
+from evergreen.data.source_kinds import (
+    CallableSource,
+    FileSource,
+    Source,
+    SqlSource,
+    UrlSource,
+    as_source,
+)
+from evergreen.data.sources import SUFFIXES, format_of, read_bytes, resolve_files
+from evergreen.errors import InvalidInput, InvalidState, NotFound
+from evergreen.store import remote_files, sql
+from evergreen.store.artifacts import ArtifactStore, sha256_file
 from evergreen.store.datasets import DatasetRepository
+from evergreen.store.stat_cache import CachedFile, FileStat, StatCache
 from evergreen.store.tables import DatasetVersionRow
+
+# Files modified this recently may change again within the filesystem's timestamp resolution
+# without their stat changing ("racily clean", as git calls it): they are not cached.
+RACY_NS = 2_000_000_000
 
 
 @dataclass(frozen=True)
@@ -33,6 +55,22 @@ class FileEntry:
     rows: int
 
 
+@dataclass(frozen=True)
+class _Part:
+    """One file of a version about to be recorded: its content is known, its bytes are where
+    ``path`` or ``data`` says."""
+
+    entry: FileEntry
+    dtypes: dict[str, str]
+    where: str
+    path: Path | None = None
+    data: bytes | None = None
+
+
+def content_hash(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
 def _relative_names(files: list[Path]) -> list[str]:
     if len(files) == 1:
         return [files[0].name]
@@ -40,77 +78,200 @@ def _relative_names(files: list[Path]) -> list[str]:
     return [f.resolve().relative_to(root).as_posix() for f in files]
 
 
-def version_id(entries: list[tuple[str, str]]) -> str:
-    """The id of a dataset made of (name, sha256) files: stable for the same content."""
-    canonical = json.dumps(sorted(entries), separators=(",", ":")).encode()
+def _relative_keys(paths: list[str]) -> list[str]:
+    if len(paths) == 1:
+        return [posixpath.basename(paths[0])]
+    root = posixpath.commonpath([posixpath.dirname(p) for p in paths])
+    return [posixpath.relpath(p, root) for p in paths]
+
+
+def version_id(entries: list[tuple[str, str]], identity: dict[str, Any] | None = None) -> str:
+    """The id of a dataset made of (name, sha256) files, plus any ``identity`` beyond the files
+    (a SQL query): stable for the same content."""
+    body: Any = sorted(entries)
+    if identity:
+        body = {"files": body, **identity}
+    canonical = json.dumps(body, separators=(",", ":"), sort_keys=True).encode()
     return "ds-" + hashlib.sha256(canonical).hexdigest()[:16]
+
+
+def _dtypes(frame: pd.DataFrame) -> dict[str, str]:
+    return {str(c): str(t) for c, t in frame.dtypes.items()}
+
+
+def _parse(data: bytes, fmt: str, name: str) -> tuple[int, dict[str, str]]:
+    frame = read_bytes(data, fmt, name)
+    return len(frame), _dtypes(frame)
+
+
+def _frame_part(frame: pd.DataFrame, name: str) -> _Part:
+    if not isinstance(frame, pd.DataFrame):
+        raise InvalidInput(f"{name}: expected a pandas DataFrame, got {type(frame).__name__}")
+    if frame.empty:
+        raise InvalidInput(f"{name}: the table has no rows")
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer, index=False)
+    data = buffer.getvalue()
+    rows, dtypes = _parse(data, "parquet", name)
+    entry = FileEntry(f"{name}.parquet", content_hash(data), len(data), rows)
+    return _Part(entry, dtypes, name, data=data)
 
 
 class DatasetStore:
     def __init__(
-        self, repository: DatasetRepository, artifacts: ArtifactStore, clock: Clock | None = None
+        self,
+        repository: DatasetRepository,
+        artifacts: ArtifactStore,
+        clock: Clock | None = None,
+        *,
+        stat_cache: StatCache | None = None,
+        storage_options: dict[str, Any] | None = None,
     ):
         self.repository = repository
         self.artifacts = artifacts
         self.clock = clock or SystemClock()
+        self.stat_cache = stat_cache or StatCache(repository.db)
+        self.storage_options = dict(storage_options or {})
+
+    # -- recording ------------------------------------------------------------------------
 
     def snapshot(
-        self, path_or_glob: str, *, tags: dict[str, Any] | None = None
+        self, source: str | Path | Source, *, tags: dict[str, Any] | None = None
     ) -> DatasetVersionRow:
-        """Record the files as a dataset version (or return the existing identical one).
+        """Record a path, folder, glob, fsspec URL or source object as a dataset version (or
+        return the existing identical one).
 
-        Every file is parsed before anything is recorded, so a bad file records nothing.
+        Every file is parsed (or found unchanged in the stat cache) before anything is
+        recorded, so a bad file records nothing.
         """
-        files = resolve_files(path_or_glob)
-        fmt = format_of(files[0])
-        names = _relative_names(files)
-        frames: list[pd.DataFrame] = []
-        entries: list[FileEntry] = []
-        hashes: list[str] = []
-        for path, name in zip(files, names, strict=True):
-            data = path.read_bytes()
-            frame = read_bytes(data, fmt, str(path))
-            if frames and list(frame.columns) != list(frames[0].columns):
+        return self.snapshot_source(as_source(source, self.storage_options), tags=tags)
+
+    def snapshot_source(
+        self, source: Source, *, tags: dict[str, Any] | None = None
+    ) -> DatasetVersionRow:
+        tags = dict(tags or {})
+        identity: dict[str, Any] | None = None
+        if isinstance(source, FileSource):
+            parts, fmt, where = self._local_parts(source.path)
+        elif isinstance(source, UrlSource):
+            parts, fmt = self._remote_parts(source)
+            where = source.url
+        elif isinstance(source, SqlSource):
+            frame = sql.read_query(source.url, source.query)
+            parts, fmt = [_frame_part(frame, source.name)], "parquet"
+            where = f"sql:{sql.redact(source.url)}"
+            identity = {"query": source.query}
+            tags["sql"] = {
+                "url": sql.redact(source.url),
+                "query": source.query,
+                "fingerprint": parts[0].entry.sha256,
+            }
+        elif isinstance(source, CallableSource):
+            try:
+                frame = source.fn()
+            except Exception as exc:
                 raise InvalidInput(
-                    f"{path}: columns {list(frame.columns)} differ from those of {files[0]} "
-                    f"({list(frames[0].columns)}); snapshot files of one table together"
-                )
-            digest = hashlib.sha256(data).hexdigest()
-            frames.append(frame)
-            hashes.append(digest)
-            entries.append(FileEntry(name, digest, len(data), len(frame)))
-        dataset_id = version_id([(e.name, e.sha256) for e in entries])
-        existing = self.repository.get(dataset_id)
-        if existing is not None:
-            return existing
-        for path, digest in zip(files, hashes, strict=True):
-            self.artifacts.put_file(path, sha256=digest)
-        sample = frames[0]
-        row = DatasetVersionRow(
-            id=dataset_id,
-            created_at=self.clock.now(),
-            source=str(Path(path_or_glob).resolve())
-            if Path(path_or_glob).exists()
-            else path_or_glob,
-            format=fmt,
-            rows=sum(e.rows for e in entries),
-            columns=[str(c) for c in sample.columns],
-            files=[e.__dict__ for e in entries],
-            schema_json={str(c): str(t) for c, t in sample.dtypes.items()},
-            tags=tags or {},
-        )
-        return self.repository.add_if_absent(row)
+                    f"{source.name}: the source function failed: {type(exc).__name__}: {exc}"
+                ) from exc
+            parts, fmt, where = [_frame_part(frame, source.name)], "parquet", source.name
+        else:
+            raise InvalidInput(f"cannot snapshot {source!r}")
+        return self._record(parts, fmt, where, tags, identity)
 
     def snapshot_frame(
         self, frame: pd.DataFrame, name: str, *, tags: dict[str, Any] | None = None
     ) -> DatasetVersionRow:
         """Record an in-memory table (written as Parquet) as a dataset version."""
-        if frame.empty:
-            raise InvalidInput(f"{name}: the table has no rows")
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / f"{name}.parquet"
-            frame.to_parquet(path, index=False)
-            return self.snapshot(str(path), tags=tags)
+        return self._record([_frame_part(frame, name)], "parquet", name, dict(tags or {}), None)
+
+    def _local_parts(self, path_or_glob: str) -> tuple[list[_Part], str, str]:
+        started_ns = time.time_ns()
+        files = resolve_files(path_or_glob)
+        fmt = format_of(files[0])
+        names = _relative_names(files)
+        stats = []
+        for path in files:
+            st = path.stat()
+            stats.append(FileStat(str(path.resolve()), st.st_size, st.st_mtime_ns, st.st_ino))
+        cached = self.stat_cache.lookup(stats)
+        parts: list[_Part] = []
+        fresh: list[tuple[FileStat, CachedFile]] = []
+        for path, name, stat in zip(files, names, stats, strict=True):
+            hit = cached.get(stat.path)
+            if hit is not None and hit.format == fmt:
+                entry = FileEntry(name, hit.sha256, stat.size, hit.rows)
+                parts.append(_Part(entry, dict(hit.dtypes), str(path), path=path))
+                continue
+            data = path.read_bytes()
+            rows, dtypes = _parse(data, fmt, str(path))
+            entry = FileEntry(name, content_hash(data), len(data), rows)
+            parts.append(_Part(entry, dtypes, str(path), path=path))
+            if len(data) == stat.size and stat.mtime_ns < started_ns - RACY_NS:
+                fresh.append((stat, CachedFile(entry.sha256, fmt, rows, dtypes)))
+        self._check_columns(parts)
+        self.stat_cache.record(fresh, self.clock.now())
+        where = str(Path(path_or_glob).resolve()) if Path(path_or_glob).exists() else path_or_glob
+        return parts, fmt, where
+
+    def _remote_parts(self, source: UrlSource) -> tuple[list[_Part], str]:
+        files = remote_files.list_files(source.url, SUFFIXES, source.storage_options)
+        if not files:
+            raise NotFound(f"{source.url}: matches no .csv, .parquet or .jsonl file")
+        formats = {format_of(f.path) for f in files}
+        if len(formats) > 1:
+            raise InvalidInput(f"{source.url}: mixes file formats; snapshot them apart")
+        fmt = formats.pop()
+        parts = []
+        for file, name in zip(files, _relative_keys([f.path for f in files]), strict=True):
+            data = remote_files.read(file.url, source.storage_options)
+            rows, dtypes = _parse(data, fmt, file.url)
+            entry = FileEntry(name, content_hash(data), len(data), rows)
+            parts.append(_Part(entry, dtypes, file.url, data=data))
+        self._check_columns(parts)
+        return parts, fmt
+
+    @staticmethod
+    def _check_columns(parts: list[_Part]) -> None:
+        columns, first = list(parts[0].dtypes), parts[0].where
+        for part in parts[1:]:
+            if list(part.dtypes) != columns:
+                raise InvalidInput(
+                    f"{part.where}: columns {list(part.dtypes)} differ from those of "
+                    f"{first} ({columns}); snapshot files of one table together"
+                )
+
+    def _record(
+        self,
+        parts: list[_Part],
+        fmt: str,
+        where: str,
+        tags: dict[str, Any],
+        identity: dict[str, Any] | None,
+    ) -> DatasetVersionRow:
+        entries = [p.entry for p in parts]
+        dataset_id = version_id([(e.name, e.sha256) for e in entries], identity)
+        existing = self.repository.get(dataset_id)
+        if existing is not None:
+            return existing
+        for part in parts:
+            if part.data is not None:
+                self.artifacts.put_bytes(part.data)
+            elif part.path is not None:
+                self.artifacts.put_file(part.path, sha256=part.entry.sha256)
+        row = DatasetVersionRow(
+            id=dataset_id,
+            created_at=self.clock.now(),
+            source=where,
+            format=fmt,
+            rows=sum(e.rows for e in entries),
+            columns=list(parts[0].dtypes),
+            files=[e.__dict__ for e in entries],
+            schema_json=dict(parts[0].dtypes),
+            tags=tags,
+        )
+        return self.repository.add_if_absent(row)
+
+    # -- reading --------------------------------------------------------------------------
 
     def get(self, ref: str) -> DatasetVersionRow:
         """A version by id or unique id prefix."""
@@ -136,9 +297,34 @@ class DatasetStore:
         ]
         return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
 
-    def checkout(self, ref: str, destination: str | Path) -> list[Path]:
-        """Write the version's files, byte for byte, under ``destination``."""
+    def checkout(self, ref: str, destination: str | Path, *, force: bool = False) -> list[Path]:
+        """Write the version's files, byte for byte, under ``destination``.
+
+        An existing file with other bytes is refused (InvalidState naming it) unless ``force``;
+        nothing is written then.
+        """
         row = self.get(ref)
-        return [
-            self.artifacts.get_file(f["sha256"], Path(destination) / f["name"]) for f in row.files
+        root = Path(destination)
+        targets = [(f["sha256"], root / f["name"]) for f in row.files]
+        conflicts = [
+            target
+            for sha256, target in targets
+            if target.exists() and (not target.is_file() or sha256_file(target)[0] != sha256)
         ]
+        if conflicts and not force:
+            listed = ", ".join(str(c) for c in conflicts[:3])
+            more = f" and {len(conflicts) - 3} more" if len(conflicts) > 3 else ""
+            raise InvalidState(
+                f"checkout of {row.id} would overwrite {listed}{more} with other bytes; "
+                "choose an empty folder or pass --force"
+            )
+        return [self.artifacts.get_file(sha256, target) for sha256, target in targets]
+
+    def diff(self, a: str, b: str) -> DatasetDiff:
+        """What changed from version ``a`` to version ``b``."""
+        return diff_versions(self.get(a), self.get(b))
+
+    def lineage(self, ref: str) -> lineage_.Lineage:
+        """The pipeline runs and model versions that used a version."""
+        row = self.get(ref)
+        return lineage_.lineage_of(self.repository, row)

@@ -1,9 +1,11 @@
-"""Reading tabular files (CSV, Parquet) with errors that name the file and the line."""
+"""Reading tabular files (CSV, Parquet, JSON lines) with errors that name the file, the line
+or the column."""
 
 from __future__ import annotations
 
 import glob
 import io
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -12,7 +14,15 @@ import pyarrow.parquet as pq
 
 from evergreen.errors import InvalidInput, NotFound
 
-FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+FORMATS = {
+    ".csv": "csv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+}
+SUFFIXES = tuple(FORMATS)
+DISPLAY = {"csv": "CSV", "parquet": "Parquet", "jsonl": "JSON lines"}
 
 
 def format_of(path: str | Path) -> str:
@@ -21,7 +31,8 @@ def format_of(path: str | Path) -> str:
         return FORMATS[suffix]
     except KeyError:
         raise InvalidInput(
-            f"{path}: unsupported file type {suffix or '(none)'!r}; use .csv or .parquet"
+            f"{path}: unsupported file type {suffix or '(none)'!r}; "
+            "use .csv, .parquet, .jsonl or .ndjson"
         ) from None
 
 
@@ -39,10 +50,11 @@ def resolve_files(path_or_glob: str) -> list[Path]:
     else:
         raise NotFound(f"{path_or_glob}: no such file or folder")
     if not files:
-        raise NotFound(f"{path_or_glob}: matches no .csv or .parquet file")
+        raise NotFound(f"{path_or_glob}: matches no .csv, .parquet or .jsonl file")
     formats = {format_of(f) for f in files}
     if len(formats) > 1:
-        raise InvalidInput(f"{path_or_glob}: mixes CSV and Parquet files; snapshot them apart")
+        kinds = " and ".join(DISPLAY[f] for f in sorted(formats))
+        raise InvalidInput(f"{path_or_glob}: mixes {kinds} files; snapshot them apart")
     return files
 
 
@@ -66,6 +78,8 @@ def read_bytes(data: bytes, fmt: str, name: str) -> pd.DataFrame:
             frame = pq.read_table(pa.BufferReader(data)).to_pandas()
         except (pa.ArrowInvalid, OSError) as exc:
             raise InvalidInput(f"{name}: not a readable Parquet file: {exc}") from None
+    elif fmt == "jsonl":
+        frame = _read_jsonl(data, name)
     else:
         raise InvalidInput(f"{name}: unsupported format {fmt!r}")
     if len(frame.columns) == 0:
@@ -77,7 +91,66 @@ def read_bytes(data: bytes, fmt: str, name: str) -> pd.DataFrame:
             f"{name}: malformed CSV: data rows have more fields than the header "
             f"({len(frame.columns)} names); fix the header or the rows"
         )
+    if fmt == "jsonl":  # CSV columns are typed by the parser; Parquet columns by the file
+        check_column_types(frame, name)
     return frame
+
+
+def _read_jsonl(data: bytes, name: str) -> pd.DataFrame:
+    """One JSON object per line; a bad line is named by its number."""
+    records: list[dict[str, object]] = []
+    for number, raw in enumerate(data.splitlines(), start=1):
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InvalidInput(
+                f"{name}: line {number}: not UTF-8 text (byte {exc.start}); re-save as UTF-8"
+            ) from None
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InvalidInput(
+                f"{name}: line {number}: not valid JSON ({exc.msg} at column {exc.colno})"
+            ) from None
+        if not isinstance(value, dict):
+            raise InvalidInput(
+                f"{name}: line {number}: expected a JSON object, found {type(value).__name__}"
+            )
+        records.append(value)
+    return pd.DataFrame.from_records(records)
+
+
+def _kind(value: object) -> str | None:
+    if value is None or (isinstance(value, float) and value != value):
+        return None
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return type(value).__name__
+
+
+def check_column_types(frame: pd.DataFrame, name: str) -> None:
+    """InvalidInput naming the column (and first row) where values of different types mix."""
+    for column in frame.columns:
+        if frame[column].dtype != object:
+            continue
+        first: str | None = None
+        for row, value in enumerate(frame[column].tolist(), start=1):
+            kind = _kind(value)
+            if kind is None:
+                continue
+            if first is None:
+                first = kind
+            elif kind != first:
+                raise InvalidInput(
+                    f"{name}: column {column!r} mixes types ({first} and {kind}, first at "
+                    f"row {row}); make every value of the column the same type"
+                )
 
 
 def read_file(path: str | Path) -> pd.DataFrame:

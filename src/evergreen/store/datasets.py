@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import builtins
+
 import sqlalchemy as sa
 
 from evergreen.store.database import Database
-from evergreen.store.tables import DatasetVersionRow
+from evergreen.store.tables import (
+    DatasetVersionRow,
+    ModelRow,
+    ModelVersionRow,
+    PipelineRunRow,
+)
 
 
 class DatasetRepository:
@@ -34,3 +41,24 @@ class DatasetRepository:
         with self.db.session() as s:
             query = sa.select(DatasetVersionRow).order_by(DatasetVersionRow.created_at.desc())
             return list(s.scalars(query.limit(limit)))
+
+    def runs_using(self, version_id: str) -> builtins.list[PipelineRunRow]:
+        """Pipeline runs that trained on this dataset version, oldest first."""
+        with self.db.session() as s:
+            query = (
+                sa.select(PipelineRunRow)
+                .where(PipelineRunRow.dataset_version_id == version_id)
+                .order_by(PipelineRunRow.started_at, PipelineRunRow.id)
+            )
+            return list(s.scalars(query))
+
+    def model_versions_using(self, version_id: str) -> builtins.list[tuple[str, ModelVersionRow]]:
+        """(model name, model version) pairs built from this dataset version."""
+        with self.db.session() as s:
+            query = (
+                sa.select(ModelRow.name, ModelVersionRow)
+                .join(ModelRow, ModelRow.id == ModelVersionRow.model_id)
+                .where(ModelVersionRow.dataset_version_id == version_id)
+                .order_by(ModelRow.name, ModelVersionRow.version)
+            )
+            return [(name, version) for name, version in s.execute(query).all()]

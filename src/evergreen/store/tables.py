@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     DateTime,
     ForeignKey,
     Index,
@@ -206,3 +207,22 @@ class TriggerEventRow(Base):
     run_id: Mapped[str | None] = mapped_column(String(80))
     finished_at: Mapped[datetime | None]
     error: Mapped[str | None] = mapped_column(Text)
+
+
+class FileStatRow(Base):
+    """The stat cache: what a local file held when it had this size, mtime and inode.
+
+    A snapshot that finds a file's stat unchanged takes its hash, row count and column types
+    from here instead of reading the file again.
+    """
+
+    __tablename__ = "file_stats"
+    path: Mapped[str] = mapped_column(String(1024), primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    mtime_ns: Mapped[int] = mapped_column(BigInteger)
+    inode: Mapped[str] = mapped_column(String(40))
+    sha256: Mapped[str] = mapped_column(String(64))
+    format: Mapped[str] = mapped_column(String(20))
+    rows: Mapped[int] = mapped_column(BigInteger)
+    dtypes: Mapped[dict[str, Any]]
+    recorded_at: Mapped[datetime]

@@ -12,6 +12,7 @@ it and against the training data::
 
 from evergreen.validation.anomalies import Anomaly as Anomaly
 from evergreen.validation.anomalies import check_batch as check_batch
+from evergreen.validation.chunked import compute_statistics_parquet as compute_statistics_parquet
 from evergreen.validation.drift import ChiSquareTest as ChiSquareTest
 from evergreen.validation.drift import ColumnDrift as ColumnDrift
 from evergreen.validation.drift import DriftReport as DriftReport
@@ -21,6 +22,8 @@ from evergreen.validation.drift import detect_drift as detect_drift
 from evergreen.validation.kinds import Kind as Kind
 from evergreen.validation.report import ValidationReport as ValidationReport
 from evergreen.validation.schema import ColumnSchema as ColumnSchema
+from evergreen.validation.schema import DatasetSettings as DatasetSettings
+from evergreen.validation.schema import LabelSchema as LabelSchema
 from evergreen.validation.schema import Schema as Schema
 from evergreen.validation.schema import infer_schema as infer_schema
 from evergreen.validation.statistics import ColumnStatistics as ColumnStatistics
@@ -33,15 +36,18 @@ __all__ = [
     "ColumnDrift",
     "ColumnSchema",
     "ColumnStatistics",
+    "DatasetSettings",
     "DatasetStatistics",
     "DriftReport",
     "DriftTest",
     "KSTest",
     "Kind",
+    "LabelSchema",
     "Schema",
     "ValidationReport",
     "check_batch",
     "compute_statistics",
+    "compute_statistics_parquet",
     "detect_drift",
     "infer_schema",
 ]

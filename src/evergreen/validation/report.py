@@ -5,11 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import pandas as pd
 from pydantic import BaseModel, ConfigDict, computed_field
 
 from evergreen.validation.anomalies import Anomaly
 from evergreen.validation.drift.base import DriftReport
+from evergreen.validation.html import render_html
 from evergreen.validation.parsing import parse_model
+from evergreen.validation.statistics import DatasetStatistics, compute_statistics
 
 
 class ValidationReport(BaseModel):
@@ -55,6 +58,27 @@ class ValidationReport(BaseModel):
             inputs["drift"] = {key: value for key, value in drift.items() if key not in derived}
         return parse_model(cls, inputs, source=source, what="validation report")
 
+    def to_html(
+        self,
+        reference: DatasetStatistics | pd.DataFrame | None = None,
+        current: DatasetStatistics | pd.DataFrame | None = None,
+        *,
+        title: str = "Validation report",
+    ) -> str:
+        """A self-contained HTML page: anomalies, drift, and a plot per drifted column.
+
+        The plots compare the ``reference`` and ``current`` data (frames or their statistics);
+        without both, the page has the tables only.
+        """
+        return render_html(
+            title,
+            self.passed,
+            self.anomalies,
+            self.drift,
+            _statistics(reference),
+            _statistics(current),
+        )
+
     def summary(self) -> str:
         """A few readable lines: the verdict, one line per anomaly, then drift."""
         errors, warnings = len(self.errors), len(self.warnings)
@@ -63,6 +87,10 @@ class ValidationReport(BaseModel):
         lines += [f"  {a.severity:<7} {a.check}: {a.message}" for a in self.anomalies]
         lines.append(_drift_line(self.drift))
         return "\n".join(lines)
+
+
+def _statistics(data: DatasetStatistics | pd.DataFrame | None) -> DatasetStatistics | None:
+    return compute_statistics(data) if isinstance(data, pd.DataFrame) else data
 
 
 def _drift_line(drift: DriftReport | None) -> str:

@@ -13,6 +13,14 @@ Conventions:
 - quantiles use numpy's default (linear) interpolation;
 - categorical and boolean values are compared as strings (see :func:`category_values`), and
   ``top_values`` holds the 50 most frequent, most frequent first, ties by value.
+
+Statistics are **mergeable**: each column carries a small ``Sketch`` (a quantile sketch, a
+distinct-count sketch and the most frequent category counts, see
+:mod:`evergreen.validation.sketches`), so ``a.merge(b)`` gives the statistics of the two frames
+concatenated: counts, nulls, min and max exactly, mean and std by the parallel-variance formulas,
+and quantiles, histogram, distinct count and top values from the sketches (exact while the
+sketches still hold every value, within the sketches' error beyond). A single frame's
+statistics are always computed exactly from its values.
 """
 
 from __future__ import annotations
@@ -24,6 +32,8 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
+from evergreen.errors import InvalidInput
+from evergreen.validation import sketches
 from evergreen.validation.kinds import (
     Kind,
     category_values,
@@ -45,6 +55,9 @@ QUANTILES: dict[str, float] = {
 }
 HISTOGRAM_BINS = 20
 TOP_VALUES = 50
+COUNTS_CAPACITY = 1000
+"""How many category counts a sketch keeps (the most frequent); top values stay exact while a
+column has at most this many distinct values in every merged part."""
 
 
 class Histogram(BaseModel):
@@ -54,6 +67,19 @@ class Histogram(BaseModel):
 
     edges: list[float]
     counts: list[int]
+
+
+class Sketch(BaseModel):
+    """What ``merge`` needs beyond the summary: ``finite`` (the number of finite numeric
+    values, which the moments are over), quantile-sketch ``levels``, the distinct-count sketch
+    ``hashes`` and the ``counts`` of the most frequent categories."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    finite: int = 0
+    levels: list[list[float]] = []
+    hashes: list[int] = []
+    counts: dict[str, int] = {}
 
 
 class ColumnStatistics(BaseModel):
@@ -75,12 +101,17 @@ class ColumnStatistics(BaseModel):
     quantiles: dict[str, float] | None = None
     histogram: Histogram | None = None
     top_values: dict[str, int] | None = None
+    sketch: Sketch | None = None
 
     @property
     def null_ratio(self) -> float:
         """The share of rows that are null (``0.0`` for an empty column)."""
         rows = self.count + self.nulls
         return self.nulls / rows if rows else 0.0
+
+    def merge(self, other: ColumnStatistics) -> ColumnStatistics:
+        """The statistics of this column's values followed by ``other``'s (see the module)."""
+        return merge_columns(self, other)
 
 
 class DatasetStatistics(BaseModel):
@@ -101,6 +132,24 @@ class DatasetStatistics(BaseModel):
     ) -> DatasetStatistics:
         """Read statistics written by ``to_dict``; raise ``InvalidInput`` naming a bad key."""
         return parse_model(cls, data, source=source, what="dataset statistics document")
+
+    def merge(self, other: DatasetStatistics) -> DatasetStatistics:
+        """The statistics of this frame's rows followed by ``other``'s.
+
+        Raises ``InvalidInput`` when the two have different columns, or a column holds values
+        of different kinds on the two sides.
+        """
+        if set(self.columns) != set(other.columns):
+            raise InvalidInput(
+                "cannot merge statistics of different columns: "
+                f"{list(self.columns)} and {list(other.columns)}"
+            )
+        return DatasetStatistics(
+            rows=self.rows + other.rows,
+            columns={
+                name: column.merge(other.columns[name]) for name, column in self.columns.items()
+            },
+        )
 
 
 def compute_statistics(df: pd.DataFrame) -> DatasetStatistics:
@@ -123,16 +172,142 @@ def column_statistics(name: str, series: pd.Series) -> ColumnStatistics:
         "count": len(series) - nulls,
         "nulls": nulls,
     }
+    present = series.dropna()
+    hashes = sketches.kmv(sketches.hash_values(present)) if len(present) else []
     if kind == "numeric":
+        values = numeric_values(series)
+        finite = values[np.isfinite(values)]
+        sketch = Sketch(
+            finite=int(finite.size), levels=sketches.quantile_levels(finite), hashes=hashes
+        )
         return ColumnStatistics(
-            **base, distinct=int(series.nunique(dropna=True)), **_numeric(numeric_values(series))
+            **base,
+            distinct=int(series.nunique(dropna=True)),
+            **_numeric(values),
+            sketch=sketch,
         )
     if kind in ("categorical", "boolean"):
-        values = category_values(series)
+        strings = category_values(series)
+        ranked = ranked_counts(strings)
         return ColumnStatistics(
-            **base, distinct=int(values.nunique()), top_values=_top_values(values)
+            **base,
+            distinct=int(strings.nunique()),
+            top_values=dict(ranked[:TOP_VALUES]),
+            sketch=Sketch(hashes=hashes, counts=dict(ranked[:COUNTS_CAPACITY])),
         )
-    return ColumnStatistics(**base, distinct=int(series.nunique(dropna=True)))
+    return ColumnStatistics(
+        **base, distinct=int(series.nunique(dropna=True)), sketch=Sketch(hashes=hashes)
+    )
+
+
+def merge_columns(a: ColumnStatistics, b: ColumnStatistics) -> ColumnStatistics:
+    """The statistics of ``a``'s values followed by ``b``'s; see the module docstring."""
+    if a.kind != b.kind:  # an all-null part says nothing about the kind
+        if b.count == 0:
+            b = _as_kind_of(b, a)
+        elif a.count == 0:
+            a = _as_kind_of(a, b)
+        else:
+            raise InvalidInput(
+                f"cannot merge statistics of column {a.name!r}: it holds {a.kind} values in one "
+                f"part and {b.kind} values in the other"
+            )
+    sa, sb = a.sketch or Sketch(), b.sketch or Sketch()
+    if (a.count and a.sketch is None) or (b.count and b.sketch is None):
+        raise InvalidInput(
+            f"cannot merge statistics of column {a.name!r}: one side has no sketch "
+            "(statistics written by an older version); recompute them"
+        )
+    hashes = sketches.kmv_merge(sa.hashes, sb.hashes)
+    base: dict[str, Any] = {
+        "name": a.name,
+        "kind": a.kind,
+        "dtype": a.dtype if a.count or not b.count else b.dtype,
+        "count": a.count + b.count,
+        "nulls": a.nulls + b.nulls,
+        "distinct": sketches.kmv_estimate(hashes),
+    }
+    if a.kind == "numeric":
+        levels = sketches.merge_levels(sa.levels, sb.levels)
+        finite = sa.finite + sb.finite
+        sketch = Sketch(finite=finite, levels=levels, hashes=hashes)
+        return ColumnStatistics(**base, **_merged_numeric(a, b, levels), sketch=sketch)
+    if a.kind in ("categorical", "boolean"):
+        counts = dict(sa.counts)
+        for value, n in sb.counts.items():
+            counts[value] = counts.get(value, 0) + n
+        ranked = sorted(counts.items(), key=lambda pair: (-pair[1], pair[0]))
+        return ColumnStatistics(
+            **base,
+            top_values=dict(ranked[:TOP_VALUES]),
+            sketch=Sketch(hashes=hashes, counts=dict(ranked[:COUNTS_CAPACITY])),
+        )
+    return ColumnStatistics(**base, sketch=Sketch(hashes=hashes))
+
+
+def _as_kind_of(empty: ColumnStatistics, like: ColumnStatistics) -> ColumnStatistics:
+    return ColumnStatistics(
+        name=empty.name,
+        kind=like.kind,
+        dtype=like.dtype,
+        count=0,
+        nulls=empty.nulls,
+        distinct=0,
+        sketch=Sketch(),
+    )
+
+
+def _merged_numeric(
+    a: ColumnStatistics, b: ColumnStatistics, levels: list[list[float]]
+) -> dict[str, Any]:
+    na = a.sketch.finite if a.sketch else 0
+    nb = b.sketch.finite if b.sketch else 0
+    if na == 0 or nb == 0:
+        single = a if na else b
+        moments = {"mean": single.mean, "std": single.std}
+    else:
+        moments = _parallel_moments(na, a.mean, a.std, nb, b.mean, b.std)
+    n = na + nb
+    if n == 0:
+        return {}
+    lows = [x for x in (a.min, b.min) if x is not None]
+    highs = [x for x in (a.max, b.max) if x is not None]
+    low, high = min(lows), max(highs)
+    quantiles = sketches.sketch_quantiles(levels, list(QUANTILES.values()))
+    values, weights = sketches.items(levels)
+    return {
+        "min": low,
+        "max": high,
+        **moments,
+        "quantiles": {
+            key: min(max(q, low), high) for key, q in zip(QUANTILES, quantiles, strict=True)
+        },
+        "histogram": _histogram(values, weights=weights, bounds=(low, high)),
+    }
+
+
+def _parallel_moments(
+    na: int,
+    mean_a: float | None,
+    std_a: float | None,
+    nb: int,
+    mean_b: float | None,
+    std_b: float | None,
+) -> dict[str, float | None]:
+    """Chan et al.'s parallel update of the mean and the sample standard deviation."""
+    if mean_a is None or mean_b is None:
+        return {"mean": None, "std": None}
+    n = na + nb
+    delta = mean_b - mean_a
+    mean = mean_a + delta * nb / n
+    if std_a is None or std_b is None:
+        return {"mean": mean, "std": None}
+    m2 = std_a**2 * (na - 1) + std_b**2 * (nb - 1) + delta**2 * na * nb / n
+    std = float(np.sqrt(m2 / (n - 1))) if n > 1 else 0.0
+    return {
+        "mean": mean if np.isfinite(mean) else None,
+        "std": std if np.isfinite(std) else None,
+    }
 
 
 def _numeric(values: np.ndarray) -> dict[str, Any]:
@@ -153,16 +328,20 @@ def _numeric(values: np.ndarray) -> dict[str, Any]:
         }
 
 
-def _histogram(finite: np.ndarray) -> Histogram | None:
+def _histogram(
+    finite: np.ndarray,
+    *,
+    weights: np.ndarray | None = None,
+    bounds: tuple[float, float] | None = None,
+) -> Histogram | None:
     try:
-        counts, edges = np.histogram(finite, bins=HISTOGRAM_BINS)
+        with np.errstate(all="ignore"):
+            counts, edges = np.histogram(finite, bins=HISTOGRAM_BINS, range=bounds, weights=weights)
     except ValueError:  # a range too wide (or too narrow) for float64 bins
         return None
-    return Histogram(edges=[float(e) for e in edges], counts=[int(c) for c in counts])
-
-
-def _top_values(values: pd.Series) -> dict[str, int]:
-    return dict(ranked_counts(values)[:TOP_VALUES])
+    if not np.all(np.isfinite(edges)):
+        return None
+    return Histogram(edges=[float(e) for e in edges], counts=[round(c) for c in counts])
 
 
 def _finite_or_none(value: np.floating[Any]) -> float | None:

@@ -4,9 +4,11 @@ A drift test compares the non-null values of one column in a reference sample (u
 training data) with a current sample (a recent batch) and returns a ``ColumnDrift``. Each test
 has a stable ``name``, stored with its results, so a stored report still reads after a refactor.
 
-The tests here are hypothesis tests: a column has drifted when ``p_value < threshold``.
-Distance-based tests (with no p-value) set ``p_value`` to ``None`` and decide ``drifted`` from
-the statistic themselves.
+Hypothesis tests (KS, chi-square, z) flag a column when ``p_value < threshold``; a calibrated
+spec may still keep such a column undrifted (a multiple-testing correction, an effect-size floor
+or persistence; ``note`` says which), but a column never drifts without a significant p-value.
+Distance tests (Wasserstein, Jensen-Shannon, PSI) set ``p_value`` to ``None`` and flag a column
+when ``statistic >= threshold``.
 """
 
 from __future__ import annotations
@@ -38,10 +40,14 @@ class ColumnDrift(BaseModel):
     threshold: float
     drifted: bool
     note: str | None = None
+    p_adjusted: float | None = None
+    """The p-value after the multiple-testing correction across columns, when one was applied."""
+    effect: float | None = None
+    """The effect size weighed against the floor of a calibrated spec, when one was set."""
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
-        if self.p_value is not None and self.drifted != (self.p_value < self.threshold):
+        if self.p_value is not None and self.drifted and not self.p_value < self.threshold:
             raise ValueError(
                 f"column {self.column!r}: drifted must be p_value < threshold "
                 f"({self.p_value:g} < {self.threshold:g})"
@@ -67,6 +73,20 @@ class ColumnDrift(BaseModel):
             p_value=p_value,
             threshold=threshold,
             drifted=p_value < threshold,
+        )
+
+    @classmethod
+    def from_distance(
+        cls, column: str, test: str, statistic: float, threshold: float
+    ) -> ColumnDrift:
+        """A column tested by a distance; drifted iff ``statistic >= threshold``."""
+        return cls(
+            column=column,
+            test=test,
+            statistic=statistic,
+            p_value=None,
+            threshold=threshold,
+            drifted=statistic >= threshold,
         )
 
     @classmethod
@@ -161,6 +181,26 @@ def check_p_threshold(threshold: float) -> float:
     if not 0.0 < threshold < 1.0:
         raise InvalidInput(f"a p-value threshold must be between 0 and 1, got {threshold!r}")
     return threshold
+
+
+def check_distance_threshold(threshold: float) -> float:
+    """``threshold`` if it is a usable distance threshold (positive and finite), else
+    ``InvalidInput``."""
+    if not 0.0 < threshold < float("inf"):
+        raise InvalidInput(f"a distance threshold must be positive and finite, got {threshold!r}")
+    return threshold
+
+
+def float_values(test: str, column: str, values: np.ndarray) -> np.ndarray:
+    """``values`` as float64 without NaNs; ``InvalidInput`` if they are not numbers."""
+    try:
+        floats = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise InvalidInput(
+            f"{test} test on column {column or '<unnamed>'!r} needs numeric values, found "
+            f"{np.asarray(values).dtype}; use the chi-square test for categorical columns"
+        ) from None
+    return floats[~np.isnan(floats)]
 
 
 def require_values(test: str, column: str, reference: np.ndarray, current: np.ndarray) -> None:

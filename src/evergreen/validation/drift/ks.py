@@ -12,11 +12,11 @@ from typing import ClassVar
 
 import numpy as np
 
-from evergreen.errors import InvalidInput
 from evergreen.validation.drift.base import (
     ColumnDrift,
     DriftTest,
     check_p_threshold,
+    float_values,
     require_values,
 )
 
@@ -31,7 +31,8 @@ class KSTest(DriftTest):
 
     def test(self, reference: np.ndarray, current: np.ndarray, *, column: str = "") -> ColumnDrift:
         """KS between the numeric ``reference`` and ``current`` values (NaNs are dropped)."""
-        ref, cur = _floats(reference, column), _floats(current, column)
+        ref = float_values(self.name, column, reference)
+        cur = float_values(self.name, column, current)
         require_values(self.name, column, ref, cur)
         from scipy import stats  # imported on use: scipy.stats is slow to import
 
@@ -39,14 +40,3 @@ class KSTest(DriftTest):
         return ColumnDrift.from_p_value(
             column, self.name, float(result.statistic), float(result.pvalue), self.threshold
         )
-
-
-def _floats(values: np.ndarray, column: str) -> np.ndarray:
-    try:
-        floats = np.asarray(values, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise InvalidInput(
-            f"ks test on column {column or '<unnamed>'!r} needs numeric values, found "
-            f"{np.asarray(values).dtype}; use the chi-square test for categorical columns"
-        ) from None
-    return floats[~np.isnan(floats)]
