@@ -10,7 +10,7 @@ VENV := .venv
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: demo test check lint format env clean
+.PHONY: demo test check lint format env clean bench
 
 env: $(VENV)/.synced
 
@@ -28,6 +28,11 @@ demo: $(VENV)/.synced
 test: $(VENV)/.synced
 	bash scripts/ensure-postgres.sh
 	$(VENV)/bin/python -m pytest -q $(PYTEST_ARGS)
+
+# Benchmarks run side by side with the tools users would otherwise pick (DVC, Evidently, ...).
+bench: $(VENV)/.synced
+	$(UV) sync --frozen --all-extras --compile-bytecode --group bench --python $(PYTHON)
+	$(VENV)/bin/python -m benchmarks $(BENCH_ARGS)
 
 check: $(VENV)/.synced
 	$(VENV)/bin/ruff check src tests examples

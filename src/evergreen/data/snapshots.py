@@ -71,11 +71,13 @@ def content_hash(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _relative_names(files: list[Path]) -> list[str]:
+def _relative_names(files: list[Path], resolved: list[Path]) -> list[str]:
+    """Each file's name relative to the folder that holds them all (``resolved`` are the
+    files' resolved paths, in the same order: resolving is the costly part on big folders)."""
     if len(files) == 1:
         return [files[0].name]
-    root = Path(os.path.commonpath([f.resolve().parent for f in files]))
-    return [f.resolve().relative_to(root).as_posix() for f in files]
+    root = Path(os.path.commonpath([r.parent for r in resolved]))
+    return [r.relative_to(root).as_posix() for r in resolved]
 
 
 def _relative_keys(paths: list[str]) -> list[str]:
@@ -188,11 +190,12 @@ class DatasetStore:
         started_ns = time.time_ns()
         files = resolve_files(path_or_glob)
         fmt = format_of(files[0])
-        names = _relative_names(files)
+        resolved = [path.resolve() for path in files]
+        names = _relative_names(files, resolved)
         stats = []
-        for path in files:
+        for path, real in zip(files, resolved, strict=True):
             st = path.stat()
-            stats.append(FileStat(str(path.resolve()), st.st_size, st.st_mtime_ns, st.st_ino))
+            stats.append(FileStat(str(real), st.st_size, st.st_mtime_ns, st.st_ino))
         cached = self.stat_cache.lookup(stats)
         parts: list[_Part] = []
         fresh: list[tuple[FileStat, CachedFile]] = []
