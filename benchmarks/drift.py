@@ -8,7 +8,9 @@ default rule for samples over 1,000 rows; Evidently gets the column types declar
 ``DataDefinition``. Each contender runs in its own child process, which loads the two frames
 from Parquet, runs ``REPS`` times and reports its times and its own peak RSS (``VmHWM``,
 as measured, nothing subtracted). A ``load only`` child shows what the imports and the data
-alone cost.
+alone cost. Each runner also returns its per-column statistics, so the report shows how far
+evergreen's and Evidently's distances are from the plain scipy ones (they should agree to
+rounding: same tests, different code).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import os
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -62,14 +65,19 @@ def _categorical(frame: pd.DataFrame) -> list[str]:
     return [c for c in frame.columns if not c.startswith("num")]
 
 
-def run_evergreen(ref: pd.DataFrame, cur: pd.DataFrame) -> list[str]:
+Outcome = tuple[list[str], dict[str, float]]
+"""The drifted columns (sorted) and each column's statistic."""
+
+
+def run_evergreen(ref: pd.DataFrame, cur: pd.DataFrame) -> Outcome:
     from evergreen.validation import detect_drift
 
     report = detect_drift(ref, cur)
-    return sorted(c.column for c in report.columns if c.drifted)
+    statistics = {c.column: float(c.statistic) for c in report.columns if c.statistic is not None}
+    return sorted(c.column for c in report.columns if c.drifted), statistics
 
 
-def run_evidently(ref: pd.DataFrame, cur: pd.DataFrame) -> list[str]:
+def run_evidently(ref: pd.DataFrame, cur: pd.DataFrame) -> Outcome:
     from evidently import DataDefinition, Dataset, Report
     from evidently.presets import DataDriftPreset
 
@@ -79,35 +87,35 @@ def run_evidently(ref: pd.DataFrame, cur: pd.DataFrame) -> list[str]:
     reference = Dataset.from_pandas(ref, data_definition=definition)
     current = Dataset.from_pandas(cur, data_definition=definition)
     snapshot = Report([DataDriftPreset()]).run(current_data=current, reference_data=reference)
-    drifted = []
+    drifted, statistics = [], {}
     for metric in snapshot.dict()["metrics"]:
         config = metric.get("config", {})
         column = config.get("column")
         threshold = config.get("threshold")
         value = metric["value"]
         measured = column is not None and threshold is not None and isinstance(value, float)
+        if measured:
+            statistics[column] = value
         if measured and value >= threshold:
             drifted.append(column)
-    return sorted(drifted)
+    return sorted(drifted), statistics
 
 
-def run_scipy(ref: pd.DataFrame, cur: pd.DataFrame) -> list[str]:
+def run_scipy(ref: pd.DataFrame, cur: pd.DataFrame) -> Outcome:
     from scipy.spatial.distance import jensenshannon
     from scipy.stats import wasserstein_distance
 
-    drifted = []
+    statistics = {}
     for column in _numeric(ref):
         r, c = ref[column].dropna().to_numpy(), cur[column].dropna().to_numpy()
-        if wasserstein_distance(r, c) / np.std(r) >= 0.1:
-            drifted.append(column)
+        statistics[column] = float(wasserstein_distance(r, c) / np.std(r))
     for column in _categorical(ref):
         r = ref[column].value_counts(normalize=True)
         c = cur[column].value_counts(normalize=True)
         keys = r.index.union(c.index)
         p, q = r.reindex(keys, fill_value=0.0), c.reindex(keys, fill_value=0.0)
-        if jensenshannon(p.to_numpy(), q.to_numpy()) >= 0.1:
-            drifted.append(column)
-    return sorted(drifted)
+        statistics[column] = float(jensenshannon(p.to_numpy(), q.to_numpy()))
+    return sorted(column for column, value in statistics.items() if value >= 0.1), statistics
 
 
 RUNNERS = {"evergreen": run_evergreen, "evidently": run_evidently, "scipy": run_scipy}
@@ -124,16 +132,28 @@ def child(name: str, folder: str, reps: int) -> None:
     # self_destruct frees each Arrow column once converted, so loading peaks lower
     ref = pq.read_table(Path(folder) / "ref.parquet").to_pandas(self_destruct=True)
     cur = pq.read_table(Path(folder) / "cur.parquet").to_pandas(self_destruct=True)
-    times, drifted = [], []
+    times: list[float] = []
+    drifted: list[str] = []
+    statistics: dict[str, float] = {}
     if name != "load only":
         for module in IMPORTS[name]:  # imported before the clock starts
             importlib.import_module(module)
         runner = RUNNERS[name]
         for _ in range(reps):
             started = time.perf_counter()
-            drifted = runner(ref, cur)
+            drifted, statistics = runner(ref, cur)
             times.append(time.perf_counter() - started)
-    print(json.dumps({"times": times, "peak_mib": peak_rss_mib(), "drifted": drifted}))
+    peak = peak_rss_mib()
+    print(json.dumps({"times": times, "peak_mib": peak, "drifted": drifted, "stats": statistics}))
+
+
+def largest_gap(ours: dict[str, float], plain: dict[str, float]) -> str:
+    """The largest relative difference between two contenders' statistics, and where."""
+    if set(ours) != set(plain):
+        return f"different columns: {sorted(set(ours) ^ set(plain))}"
+    gaps = {c: abs(ours[c] - plain[c]) / max(abs(plain[c]), 1e-300) for c in plain}
+    column = max(gaps, key=gaps.__getitem__)
+    return f"{gaps[column]:.1e} ({column})"
 
 
 def main() -> None:
@@ -142,8 +162,10 @@ def main() -> None:
         ref.to_parquet(Path(tmp) / "ref.parquet")
         cur.to_parquet(Path(tmp) / "cur.parquet")
         del ref, cur
+        started = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
         print(
-            f"  {ROWS:,} vs {ROWS:,} rows x {NUMERIC + CATEGORICAL + BINARY} columns; reps {REPS}"
+            f"  {ROWS:,} vs {ROWS:,} rows x {NUMERIC + CATEGORICAL + BINARY} columns; "
+            f"reps {REPS}; {os.cpu_count()} CPUs; started {started}"
         )
         results = {}
         for name in CONTENDERS:
@@ -158,7 +180,8 @@ def main() -> None:
             r = results[name]
             if r["times"]:
                 show(name, r["times"])
-            print(f"  {'':<28} peak RSS {r['peak_mib']:8.0f} MiB   drifted {r['drifted']}")
+            label = "" if r["times"] else name
+            print(f"  {label:<28} peak RSS {r['peak_mib']:8.0f} MiB   drifted {r['drifted']}")
         ours = median_of(results["evergreen"]["times"])
         evidently = median_of(results["evidently"]["times"])
         plain = median_of(results["scipy"]["times"])
@@ -173,6 +196,9 @@ def main() -> None:
             == results["scipy"]["drifted"]
         )
         print(f"  same drifted columns in all three: {same}")
+        for name in ("evergreen", "evidently"):
+            gap = largest_gap(results[name]["stats"], results["scipy"]["stats"])
+            print(f"  largest relative gap of {name}'s statistics from scipy's: {gap}")
 
 
 if __name__ == "__main__":

@@ -1,29 +1,35 @@
-"""Composition: the only place that turns ``Settings`` into concrete stores and services."""
+"""Composition: the only place that turns ``Settings`` into concrete stores and services.
+
+Only what every command needs (the metadata database, the artifact store and the dataset store)
+is imported up front; the registry, the run, event and prediction stores and the services are
+imported when first used, so that a command such as ``evergreen data snapshot`` starts quickly.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING
 
-from evergreen.controller.controller import Controller
-from evergreen.controller.service import Service
 from evergreen.core.clock import Clock, SystemClock
 from evergreen.data.snapshots import DatasetStore
-from evergreen.monitoring.drift_monitor import DriftMonitor
-from evergreen.pipeline.project import Project
-from evergreen.pipeline.runner import PipelineRunner
-from evergreen.registry import Registry
 from evergreen.settings import Settings
 from evergreen.store.artifacts import ArtifactStore
 from evergreen.store.database import Database
 from evergreen.store.datasets import DatasetRepository
-from evergreen.store.events import EventRepository
-from evergreen.store.models import ModelRepository
-from evergreen.store.predictions import PredictionRepository
-from evergreen.store.runs import RunRepository
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
+
+    from evergreen.controller.controller import Controller
+    from evergreen.controller.service import Service
+    from evergreen.monitoring.drift_monitor import DriftMonitor
+    from evergreen.pipeline.project import Project
+    from evergreen.pipeline.runner import PipelineRunner
+    from evergreen.registry import Registry
+    from evergreen.store.events import EventRepository
+    from evergreen.store.predictions import PredictionRepository
+    from evergreen.store.runs import RunRepository
 
 
 @dataclass
@@ -37,10 +43,31 @@ class Context:
 
     def __post_init__(self) -> None:
         self.datasets = DatasetStore(DatasetRepository(self.db), self.artifacts, self.clock)
-        self.registry = Registry(ModelRepository(self.db), self.artifacts, self.clock)
-        self.runs = RunRepository(self.db)
-        self.events = EventRepository(self.db)
-        self.predictions = PredictionRepository(self.db)
+
+    @cached_property
+    def registry(self) -> Registry:
+        from evergreen.registry import Registry
+        from evergreen.store.models import ModelRepository
+
+        return Registry(ModelRepository(self.db), self.artifacts, self.clock)
+
+    @cached_property
+    def runs(self) -> RunRepository:
+        from evergreen.store.runs import RunRepository
+
+        return RunRepository(self.db)
+
+    @cached_property
+    def events(self) -> EventRepository:
+        from evergreen.store.events import EventRepository
+
+        return EventRepository(self.db)
+
+    @cached_property
+    def predictions(self) -> PredictionRepository:
+        from evergreen.store.predictions import PredictionRepository
+
+        return PredictionRepository(self.db)
 
     def close(self) -> None:
         self.db.dispose()
@@ -55,18 +82,26 @@ def build(settings: Settings | None = None, clock: Clock | None = None) -> Conte
 
 
 def pipeline_runner(ctx: Context) -> PipelineRunner:
+    from evergreen.pipeline.runner import PipelineRunner
+
     return PipelineRunner(ctx.datasets, ctx.registry, ctx.runs, ctx.artifacts, ctx.clock)
 
 
 def controller(ctx: Context, projects: dict[str, Project]) -> Controller:
+    from evergreen.controller.controller import Controller
+
     return Controller(projects, pipeline_runner(ctx), ctx.events, ctx.datasets, ctx.runs, ctx.clock)
 
 
 def drift_monitor(ctx: Context) -> DriftMonitor:
+    from evergreen.monitoring.drift_monitor import DriftMonitor
+
     return DriftMonitor(ctx.registry, ctx.predictions, ctx.artifacts, ctx.events, ctx.clock)
 
 
 def service(ctx: Context, projects: dict[str, Project], interval: float = 10.0) -> Service:
+    from evergreen.controller.service import Service
+
     return Service(controller(ctx, projects), drift_monitor(ctx), interval)
 
 

@@ -57,8 +57,7 @@ def test_validate_fails_a_broken_batch_with_exit_1_and_names_it(
     )
 
     assert result.returncode == 1, result.stderr
-    assert "kind_mismatch: column 'temp'" in result.stdout
-    assert "found categorical" in result.stdout  # the observed kind
+    assert "kind_mismatch: column 'temp' mixes numbers and text: 'n/a?' at row 6" in result.stdout
     data = json.loads(report.read_text())
     assert data["passed"] is False
     assert [(a["check"], a["column"], a["observed"]) for a in data["anomalies"]] == [
@@ -112,3 +111,41 @@ def test_drift_exits_1_on_dataset_drift_and_0_without(
     assert page.read_text().count("<svg") == len(drifted_columns)
     assert (same.returncode, same.stderr) == (0, ""), same.stderr
     assert "dataset drift at 50%: no" in same.stdout
+
+
+def test_a_schema_saved_with_a_version_is_the_one_validation_uses(
+    home: Home, years: dict[str, Path], tmp_path: Path
+) -> None:
+    version = home.run("data", "snapshot", years["2011"]).stdout.strip()
+    saved = home.run("data", "schema", version, "--save")
+    assert saved.returncode == 0, saved.stderr
+    assert f"saved as the schema of {version}" in saved.stderr
+    assert "name: temp" in saved.stdout  # the YAML alone on stdout
+
+    # Tighten it: no day of 2011 may be warmer than 0.8 (the data reaches 0.849), an error.
+    edited = tmp_path / "edited.yaml"
+    text = home.run("data", "schema", version).stdout
+    lines = text.splitlines()
+    at = lines.index("- name: temp")
+    top = next(i for i in range(at, len(lines)) if lines[i].startswith("  max:"))
+    lines[top] = "  max: 0.8\n  checks: {out_of_range: error}"
+    edited.write_text("\n".join(lines) + "\n")
+    assert home.run("data", "validate", years["2011"], "--reference", version).returncode == 0
+
+    stored = home.run("data", "schema", version, "--set", edited)
+    assert stored.returncode == 0, stored.stderr
+    shown = home.run("data", "schema", version).stdout
+    assert "max: 0.8\n" in shown and "out_of_range: error" in shown
+
+    result = home.run("data", "validate", years["2011"], "--reference", version)
+    assert result.returncode == 1
+    assert "column 'temp'" in result.stdout
+
+    typo = tmp_path / "typo.yaml"
+    typo.write_text(edited.read_text().replace("nullable:", "nulable:", 1))
+    refused = home.run("data", "schema", version, "--set", typo)
+    assert refused.returncode == 2
+    assert "nulable" in refused.stderr and "did you mean 'nullable'" in refused.stderr
+
+    history = home.json("data", "schema", version, "--history")
+    assert [h["origin"] for h in history] == ["edited", "inferred"]

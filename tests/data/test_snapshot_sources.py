@@ -286,3 +286,54 @@ def test_bad_files_name_the_line_or_column_and_record_nothing(
         store.snapshot(str(tmp_path / name))
     assert versions(store) == []
     assert not [p for p in Path(store.artifacts.root).rglob("*") if p.is_file()]
+
+
+def test_unchanged_s3_objects_are_not_read_again(
+    store: DatasetStore,
+    s3_server: S3Server,
+    s3_data: str,
+    artifacts: ArtifactStore,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from evergreen.store import remote_files
+
+    reads: list[str] = []
+    read = remote_files.read
+
+    def counting_read(url: str, storage_options: dict[str, object] | None = None) -> bytes:
+        reads.append(url.rsplit("/", 1)[-1])
+        return read(url, storage_options)
+
+    monkeypatch.setattr(remote_files, "read", counting_read)
+    source = UrlSource(s3_data, s3_server.storage_options)
+    first = store.snapshot(source)
+    assert sorted(reads) == ["a.csv", "b.csv"]
+
+    reads.clear()
+    assert store.snapshot(source).id == first.id
+    assert reads == []  # listing (sizes and ETags) was enough
+
+    s3_server.filesystem().pipe(
+        s3_data.removeprefix("s3://") + "/2025/b.csv", b"city,riders\nPune,9\n"
+    )
+    reads.clear()
+    changed = store.snapshot(source)
+    assert changed.id != first.id and reads == ["b.csv"]
+    assert store.load(changed.id)["riders"].tolist() == [3, 5, 9]
+
+    # With the blobs gone, an unchanged object the cache vouches for is fetched and checked.
+    for blob in Path(artifacts.root).rglob("*"):
+        if blob.is_file():
+            blob.unlink()
+    s3_server.filesystem().pipe(
+        s3_data.removeprefix("s3://") + "/2025/b.csv", b"city,riders\nPune,8\n"
+    )
+    reads.clear()
+    assert store.snapshot(source).id == first.id  # that version exists: nothing to store
+    s3_server.filesystem().pipe(
+        s3_data.removeprefix("s3://") + "/2025/b.csv", b"city,riders\nPune,7\n"
+    )
+    reads.clear()
+    third = store.snapshot(source)
+    assert sorted(reads) == ["a.csv", "b.csv"]  # b changed; a.csv's blob had to be fetched again
+    assert store.load(third.id)["riders"].tolist() == [3, 5, 7]

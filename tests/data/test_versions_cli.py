@@ -46,11 +46,21 @@ def test_diff_json_and_text(home: Home, two_versions: tuple[str, str]) -> None:
     assert diff["files_added"] == ["mar.csv"]
     assert [c["name"] for c in diff["files_changed"]] == ["feb.csv"]
     assert (diff["files_removed"], diff["files_unchanged"]) == ([], 1)
+    riders = {d["column"]: d for d in diff["statistics"]}["riders"]["changes"]
+    assert riders["count"] == {"a": 3.0, "b": 5.0, "delta": 2.0}
+    assert riders["mean"]["a"] == pytest.approx(31 / 3)
+    assert riders["mean"]["b"] == pytest.approx(57 / 5)
+    assert riders["max"] == {"a": 12.0, "b": 15.0, "delta": 3.0}
+    assert "min" not in riders  # 9 on both sides
 
     text = home.run("data", "diff", a[:10], b[:10])
     assert (text.returncode, text.stderr) == (0, "")
     assert "rows: 3 → 5 (+2)" in text.stdout
     assert "+ mar.csv" in text.stdout and "~ feb.csv (rows 1 → 2)" in text.stdout
+    assert "~ statistics riders: non-null 3 → 5 (+2);" in text.stdout
+    assert "max 12 → 15 (+3)" in text.stdout
+
+    assert home.json("data", "diff", a, b, "--no-stats")["statistics"] == []
 
 
 def test_diff_of_an_unknown_version_is_exit_3(home: Home, two_versions: tuple[str, str]) -> None:

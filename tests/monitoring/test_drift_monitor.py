@@ -85,3 +85,34 @@ def test_inputs_like_the_training_data_do_not_drift(
     assert not outcome.drift.dataset_drift
     assert outcome.event is None
     assert context.events.list(project.name) == []
+
+
+@pytest.fixture
+def persistent(project: Project) -> Project:
+    """The example project, its drift alarm waiting for two drifted windows in a row."""
+    policy = project.drift
+    project.drift = policy.model_copy(
+        update={"spec": policy.spec.model_copy(update={"persistence": 2})}
+    )
+    return project
+
+
+def test_persistence_waits_for_consecutive_drifted_windows(
+    persistent: Project, context: Context, hourly: pd.DataFrame, landing: Path
+) -> None:
+    hourly.iloc[: 24 * 7 * 8].to_csv(landing / "week-000.csv", index=False)
+    version = bootstrap.pipeline_runner(context).run(persistent).model_version or 0
+    monitor = bootstrap.drift_monitor(context)
+    log_inputs(context, persistent, hourly[hourly["mnth"] == 7].iloc[:700], version)
+
+    first = monitor.check(persistent.name)
+    assert first is not None and first.drift is not None
+    assert not first.drift.dataset_drift and first.event is None
+    temp = {c.column: c for c in first.drift.columns}["temp"]
+    assert not temp.drifted and "1 consecutive window(s); 2 are required" in (temp.note or "")
+    assert first.tracker is not None and first.tracker["runs"]["temp"] == 1
+
+    second = monitor.check(persistent.name)  # the state came back from the stored result
+    assert second is not None and second.drift is not None and second.drift.dataset_drift
+    assert second.event is not None and second.event.kind == "drift"
+    assert second.tracker is not None and second.tracker["runs"]["temp"] == 2

@@ -51,3 +51,31 @@ def test_project_rejects_bad_settings(kwargs: dict[str, object], words: str) -> 
     base: dict[str, object] = {"name": "p", "source": "x.csv", "target": "y"}
     with pytest.raises(InvalidInput, match=words):
         eg.Project(**{**base, **kwargs})  # type: ignore[arg-type]
+
+
+# -- the drift policy -------------------------------------------------------------------------
+
+
+def test_the_drift_policy_is_calibrated_by_default() -> None:
+    from evergreen.pipeline.project import DriftPolicy
+
+    spec = DriftPolicy().spec
+    assert (spec.correction, spec.persistence) == ("bh", 1)
+    assert spec.effect_floor("ks") == 0.1
+
+
+def test_thresholds_given_for_short_go_into_the_spec() -> None:
+    from evergreen.pipeline.project import DriftPolicy
+
+    policy = DriftPolicy(p_threshold=0.001, share_threshold=0.3, window_rows=50)  # type: ignore[call-arg]
+    assert (policy.spec.p_threshold, policy.spec.share_threshold) == (0.001, 0.3)
+    assert policy.spec.correction == "bh"
+    assert DriftPolicy.model_validate(policy.model_dump()) == policy
+
+
+def test_a_policy_stored_before_calibration_keeps_its_decisions() -> None:
+    from evergreen.pipeline.project import DriftPolicy
+
+    stored = {"kind": "drift/v1", "p_threshold": 0.01, "share_threshold": 0.5, "min_rows": 10}
+    spec = DriftPolicy.model_validate(stored).spec
+    assert (spec.p_threshold, spec.correction, spec.min_effect) == (0.01, "none", 0.0)

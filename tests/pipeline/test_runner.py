@@ -115,6 +115,43 @@ def test_validation_error_halts_the_run_and_registers_nothing(
     assert any(a["column"] == "temp" for a in report.report["anomalies"])
 
 
+def test_a_schema_saved_with_the_data_is_what_validation_checks_and_keeps(
+    runner: PipelineRunner, context: Context, project: Project, hourly: pd.DataFrame, landing: Path
+) -> None:
+    from evergreen.validation.saved_schemas import SavedSchemas
+    from evergreen.validation.schema import ColumnSchema
+
+    land(hourly.iloc[:2000], landing, "week-000")
+    version = context.datasets.snapshot(landing)
+    schemas = runner.schemas
+    assert isinstance(schemas, SavedSchemas)
+    inferred = schemas.of(version.id).schema
+    strict = inferred.model_copy(
+        update={
+            "columns": [
+                c.model_copy(update={"max": 0.5, "checks": {"out_of_range": "error"}})
+                if c.name == "temp"
+                else c
+                for c in inferred.columns
+            ]
+        }
+    )
+    assert isinstance(strict.columns[0], ColumnSchema)
+    saved = schemas.save(version.id, strict, "edited", note="no hot days")
+
+    failed = runner.run(project)
+    assert failed.status == "failed" and failed.error is not None
+    assert "out_of_range" in failed.error and "temp" in failed.error
+    validate = {s.name: s for s in context.runs.steps(failed.run_id)}["validate"]
+    assert validate.outputs["schema"] == f"saved {saved.id} (edited)"
+
+    schemas.save(version.id, inferred, "edited", note="hot days are fine after all")
+    passed = runner.run(project)
+    assert passed.status == "succeeded", passed.error
+    kept = context.registry.get_version(project.name, passed.model_version or 0)
+    assert kept.baseline["schema"] == inferred.to_dict()
+
+
 def test_user_code_error_is_recorded_with_its_step(
     runner: PipelineRunner, context: Context, project: Project, hourly: pd.DataFrame, landing: Path
 ) -> None:

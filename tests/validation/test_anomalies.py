@@ -187,3 +187,23 @@ _frames = hpd.data_frames(
 @given(_frames)
 def test_a_batch_passes_the_schema_inferred_from_itself(frame: pd.DataFrame) -> None:
     assert check_batch(frame, infer_schema(compute_statistics(frame))) == []
+
+
+def test_numbers_with_stray_text_name_the_first_text_value_and_its_row() -> None:
+    batch = good_batch().assign(temp=["0.1", "0.5", "n/a?", "0.3"])  # as a CSV column reads
+    [anomaly] = check_batch(batch, SCHEMA)
+    assert anomaly.check == "kind_mismatch" and anomaly.severity == "error"
+    assert anomaly.message == (
+        "column 'temp' mixes numbers and text: 'n/a?' at row 3 (of 3 numbers); "
+        "fix the value, or leave it empty for a missing one"
+    )
+    assert anomaly.details["first_text_row"] == 3
+
+
+def test_mostly_text_keeps_the_plain_kind_message() -> None:
+    batch = good_batch().assign(temp=["a", "b", "1", "c"])
+    [anomaly] = check_batch(batch, SCHEMA)
+    assert (
+        anomaly.message
+        == "column 'temp': expected numeric values, found categorical (dtype object)"
+    )

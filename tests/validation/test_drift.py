@@ -210,6 +210,7 @@ def test_columns_without_values_are_skipped_and_noted() -> None:
         "when": "no drift test for datetime columns",
     }
     assert report.skipped_columns == ["a", "c", "d", "when"]
+    assert report.tested_columns == ["b"]
     assert (report.drifted_columns, report.drift_share) == (["b"], 1.0)
 
 

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
+from benchmarks.capped_stats import run_capped, write_parquet
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -153,55 +149,19 @@ def test_parquet_statistics_name_a_bad_file(tmp_path: Path) -> None:
         compute_statistics_parquet(bad)
 
 
-ROWS, COLUMNS, ROW_GROUP = 10_000_000, 4, 500_000
+ROWS, COLUMNS = 10_000_000, 4
 DECODED = ROWS * COLUMNS * 8  # 320 MB of float64
 HEADROOM = 200 * 2**20  # what the child may allocate beyond its imports: less than DECODED
-
-CHILD = textwrap.dedent(
-    """
-    import resource, sys
-    import numpy, pandas, pyarrow, pyarrow.parquet, scipy
-    from evergreen.validation.chunked import compute_statistics_parquet
-
-    def vm_size():
-        for line in open("/proc/self/status"):
-            if line.startswith("VmSize:"):
-                return int(line.split()[1]) * 1024
-        raise SystemExit("no VmSize")
-
-    limit = vm_size() + int(sys.argv[2])
-    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-    stats = compute_statistics_parquet(sys.argv[1], batch_rows=250_000)
-    print(stats.rows, stats.columns["c0"].count)
-    """
-)
 
 
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs /proc (Linux)")
 def test_parquet_statistics_run_in_less_memory_than_the_data(tmp_path: Path) -> None:
     path = tmp_path / "big.parquet"
-    rng = np.random.default_rng(5)
-    schema = pa.schema([(f"c{i}", pa.float64()) for i in range(COLUMNS)])
-    with pq.ParquetWriter(path, schema, compression="NONE") as writer:
-        for _ in range(ROWS // ROW_GROUP):
-            columns = [pa.array(rng.normal(size=ROW_GROUP)) for _ in range(COLUMNS)]
-            writer.write_table(pa.Table.from_arrays(columns, schema=schema))
+    write_parquet(path, ROWS, COLUMNS)
     assert HEADROOM < DECODED
 
-    env = {
-        "OMP_NUM_THREADS": "1",
-        "OPENBLAS_NUM_THREADS": "1",
-        "ARROW_DEFAULT_MEMORY_POOL": "system",
-    }
-    result = subprocess.run(
-        [sys.executable, "-c", CHILD, str(path), str(HEADROOM)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-        env=env,
-    )
+    result = run_capped(path, HEADROOM)
 
     assert result.returncode == 0, result.stderr[-2000:]
-    assert result.stdout.split() == [str(ROWS), str(ROWS)]
+    assert (result.rows, result.count) == (ROWS, ROWS)

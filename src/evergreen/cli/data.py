@@ -69,12 +69,28 @@ def log(
 def diff(
     a: Annotated[str, typer.Argument(help="The older dataset version (id or unique prefix).")],
     b: Annotated[str, typer.Argument(help="The newer dataset version (id or unique prefix).")],
+    stats: Annotated[
+        bool,
+        typer.Option(
+            "--stats/--no-stats",
+            help="Also compare column statistics (reads both versions' rows).",
+        ),
+    ] = True,
     json_out: JsonFlag = False,
 ) -> None:
-    """Show the files, row counts and schema that changed from version A to version B."""
-    result = context().datasets.diff(a, b)
+    """Show the files, row counts, schema and column statistics that changed from A to B."""
+    datasets = context().datasets
+    result = datasets.diff(a, b)
+    deltas = []
+    if stats and not result.identical:
+        from evergreen.validation.statistics import compute_statistics
+        from evergreen.validation.stats_diff import statistics_delta
+
+        deltas = statistics_delta(
+            compute_statistics(datasets.load(result.a)), compute_statistics(datasets.load(result.b))
+        )
     if json_out:
-        print_json(result.to_dict())
+        print_json({**result.to_dict(), "statistics": [d.to_dict() for d in deltas]})
         return
     delta = result.rows_b - result.rows_a
     console.print(f"{result.a} → {result.b}", highlight=False)
@@ -85,6 +101,7 @@ def diff(
     lines += [f"+ column {c}" for c in result.columns_added]
     lines += [f"- column {c}" for c in result.columns_removed]
     lines += [f"~ column {c.column}: {c.dtype_a} → {c.dtype_b}" for c in result.dtypes_changed]
+    lines += [f"~ statistics {d.describe()}" for d in deltas]
     for line in lines:
         console.print(line, highlight=False, markup=False)
     if result.identical:

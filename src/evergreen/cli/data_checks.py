@@ -10,27 +10,22 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import pandas as pd
 import typer
 
 from evergreen.cli.context import context
-from evergreen.cli.data import app
-from evergreen.cli.output import console, fail, handle_errors
+from evergreen.cli.data import JsonFlag, app
+from evergreen.cli.output import console, errors, fail, handle_errors, print_json, print_table
 from evergreen.data.sources import FORMATS, read_file
 from evergreen.errors import InvalidInput, NotFound
-from evergreen.validation import (
-    ValidationReport,
-    check_batch,
-    compute_statistics,
-    detect_drift,
-    infer_schema,
-)
-from evergreen.validation.chunked import compute_statistics_parquet
-from evergreen.validation.html import render_html
-from evergreen.validation.schema import Schema
-from evergreen.validation.statistics import DatasetStatistics
+
+if TYPE_CHECKING:  # validation (pandas, SciPy) is imported by the commands that use it
+    import pandas as pd
+
+    from evergreen.validation.saved_schemas import SavedSchemas
+    from evergreen.validation.schema import Schema
+    from evergreen.validation.statistics import DatasetStatistics
 
 JsonOut = Annotated[
     Path | None,
@@ -69,15 +64,93 @@ def schema(
     label: Annotated[
         str | None, typer.Option(help="The label column: record its distribution.")
     ] = None,
+    infer: Annotated[
+        bool, typer.Option("--infer", help="Infer it from the data even if one is saved.")
+    ] = False,
+    save: Annotated[
+        bool, typer.Option("--save", help="Save the schema with VERSION (versioned with it).")
+    ] = False,
+    set_file: Annotated[
+        Path | None,
+        typer.Option("--set", help="Save this (edited) schema YAML file with VERSION."),
+    ] = None,
+    history: Annotated[
+        bool, typer.Option("--history", help="List the schemas saved with VERSION.")
+    ] = False,
+    json_out: JsonFlag = False,
 ) -> None:
-    """Infer the schema of VERSION and write it as YAML, to review, tighten and version."""
-    stats = _statistics(version)
-    text = infer_schema(stats, label=label).to_yaml()
+    """Write the schema of VERSION as YAML: the one saved with it, else inferred from it.
+
+    Review and tighten the YAML, then save it with the version (--set FILE): validating
+    against that version (data validate --reference VERSION) then uses it.
+    """
+    from evergreen.validation import infer_schema
+
+    if is_path(version):
+        if save or set_file is not None or history:
+            raise InvalidInput(f"{version}: schemas are saved with dataset versions, not files")
+        _emit(infer_schema(_statistics(version), label=label).to_yaml(), output)
+        return
+    saved = _saved_schemas()
+    if history:
+        rows = saved.history(version)
+        if json_out:
+            print_json(
+                [
+                    {
+                        "id": r.id,
+                        "dataset_version": r.dataset_version_id,
+                        "saved_at": r.created_at.isoformat(),
+                        "origin": r.origin,
+                        "sha256": r.sha256,
+                        "note": r.note,
+                    }
+                    for r in rows
+                ]
+            )
+            return
+        print_table(
+            "saved schemas",
+            ["id", "saved", "origin", "sha256", "note"],
+            [
+                (r.id, f"{r.created_at:%Y-%m-%d %H:%M:%S}", r.origin, r.sha256[:12], r.note)
+                for r in rows
+            ],
+        )
+        return
+    if set_file is not None:
+        edited = _read_schema(set_file)
+        row = saved.save(version, edited, "edited", note=str(set_file))
+        console.print(
+            f"saved {set_file} as the schema of {row.dataset_version_id} ({row.id})",
+            highlight=False,
+        )
+        return
+    if infer:
+        current = infer_schema(_statistics(version), label=label)
+    else:
+        found = saved.saved(version)
+        current = found.schema if found else infer_schema(_statistics(version), label=label)
+    if save:
+        row = saved.save(version, current, "inferred")
+        errors.print(f"saved as the schema of {row.dataset_version_id} ({row.id})", highlight=False)
+    _emit(current.to_yaml(), output)
+
+
+def _emit(text: str, output: Path | None) -> None:
     if output is None:
         typer.echo(text, nl=False)
     else:
         output.write_text(text)
         console.print(f"wrote {output}", highlight=False)
+
+
+def _saved_schemas() -> SavedSchemas:
+    from evergreen.store.datasets import DatasetSchemaRepository
+    from evergreen.validation.saved_schemas import SavedSchemas
+
+    ctx = context()
+    return SavedSchemas(ctx.datasets, DatasetSchemaRepository(ctx.db), ctx.clock)
 
 
 @app.command()
@@ -113,10 +186,19 @@ def _validate(
     html_out: Path | None,
     target: str,
 ) -> None:
+    from evergreen.validation import (
+        ValidationReport,
+        check_batch,
+        compute_statistics,
+        detect_drift,
+        infer_schema,
+    )
+
     base: pd.DataFrame | None = None
     if expected is None and reference is not None:
         base = load(reference)
-        expected = infer_schema(compute_statistics(base))
+        found = None if is_path(reference) else _saved_schemas().saved(reference)
+        expected = found.schema if found else infer_schema(compute_statistics(base))
     if expected is None:  # pragma: no cover - validate() requires one of them
         raise InvalidInput("no schema to check against")
     drift = None
@@ -145,6 +227,9 @@ def drift(
     share_threshold: ShareOption = None,
 ) -> None:
     """Test every shared column for drift; exit 1 when the data set as a whole drifted."""
+    from evergreen.validation import ValidationReport, compute_statistics, detect_drift
+    from evergreen.validation.html import render_html
+
     ref, cur = load(reference), load(current)
     options: dict[str, Any] = {}
     if share_threshold is not None:
@@ -170,12 +255,17 @@ def drift(
 
 def _statistics(ref: str) -> DatasetStatistics:
     """Statistics of a version or path; a Parquet file is read chunk by chunk."""
+    from evergreen.validation import compute_statistics
+    from evergreen.validation.chunked import compute_statistics_parquet
+
     if is_path(ref) and Path(ref).suffix.lower() in (".parquet", ".pq"):
         return compute_statistics_parquet(ref)
     return compute_statistics(load(ref))
 
 
 def _read_schema(path: Path) -> Schema:
+    from evergreen.validation.schema import Schema
+
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:

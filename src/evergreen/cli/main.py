@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -14,9 +15,21 @@ from evergreen.cli import data, models
 from evergreen.cli import data_checks as data_checks  # registers `data schema|validate|drift`
 from evergreen.cli.context import context
 from evergreen.cli.output import console, fail, handle_errors, print_json
-from evergreen.pipeline.project import load_project
 
-app = typer.Typer(
+
+class _Cli(typer.Typer):
+    """The command line as the ``evergreen`` executable runs it (tests call the commands
+    through Typer's runner, which does not come here)."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        # What is imported by now lives as long as the process: freezing it keeps the cyclic
+        # garbage collector from walking it again during the command and once more at exit
+        # (about 0.3 s of a 1.5 s re-snapshot of 10,000 unchanged files).
+        gc.freeze()
+        return super().__call__(*args, **kwargs)
+
+
+app = _Cli(
     help="evergreen keeps models fresh: versioned data, validation, training, registry, "
     "serving, monitoring and automatic retraining.",
     no_args_is_help=True,
@@ -53,6 +66,8 @@ def run(
     json_out: JsonFlag = False,
 ) -> None:
     """Run the pipeline once: ingest, validate, prepare, train, evaluate, gate, register."""
+    from evergreen.pipeline.project import load_project
+
     project = load_project(project_file)
     ctx = context()
     runner = bootstrap.pipeline_runner(ctx)
@@ -70,6 +85,8 @@ def trigger(
     reason: Annotated[str, typer.Option(help="Why; recorded with the run.")] = "manual trigger",
 ) -> None:
     """Ask for a retrain: queue a manual trigger event for the controller (`evergreen up`)."""
+    from evergreen.pipeline.project import load_project
+
     project = load_project(project_file)
     controller = bootstrap.controller(context(), {project.name: project})
     event, new = controller.trigger(project.name, "manual", reason)
@@ -106,6 +123,7 @@ def up(
     interval: Annotated[float, typer.Option(help="Seconds between monitor passes.")] = 10.0,
 ) -> None:
     """Start the gateway, the monitor and the controller together."""
+    from evergreen.pipeline.project import load_project
     from evergreen.serving.server import serve as run_server
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")

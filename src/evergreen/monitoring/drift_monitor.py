@@ -19,7 +19,16 @@ from evergreen.store.artifacts import ArtifactStore
 from evergreen.store.events import EventRepository, new_event
 from evergreen.store.predictions import PredictionRepository, read_predictions
 from evergreen.store.tables import MonitorResultRow, TriggerEventRow
-from evergreen.validation import Anomaly, DriftReport, Schema, check_batch, detect_drift
+from evergreen.validation import (
+    Anomaly,
+    DriftReport,
+    DriftTracker,
+    Schema,
+    check_batch,
+    detect_drift,
+)
+
+RESULT_KIND = "input_drift"
 
 
 @dataclass
@@ -31,6 +40,7 @@ class MonitorOutcome:
     anomalies: list[Anomaly] | None = None
     event: TriggerEventRow | None = None
     note: str = ""
+    tracker: dict[str, Any] | None = None  # persistence state, read back by the next check
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -41,6 +51,7 @@ class MonitorOutcome:
             "anomalies": [a.model_dump() for a in self.anomalies or []],
             "event_id": self.event.id if self.event else None,
             "note": self.note,
+            "tracker": self.tracker,
         }
 
 
@@ -56,6 +67,17 @@ class DriftMonitor:
         self.registry, self.predictions = registry, predictions
         self.artifacts, self.events = artifacts, events
         self.clock = clock or SystemClock()
+
+    def _tracker(self, model: str, version: int, persistence: int) -> DriftTracker:
+        """The persistence state the previous check of this version left (a fresh one when
+        there is none, or when the policy's persistence differs)."""
+        previous = self.predictions.latest_result(model, version, RESULT_KIND)
+        if previous is None:
+            return DriftTracker(persistence)
+        state = previous.details.get("tracker")
+        if state and state.get("persistence") == persistence:
+            return DriftTracker.from_dict(state, source=f"monitor result {previous.id}")
+        return DriftTracker(persistence)
 
     def check(self, model: str, *, raise_events: bool = True) -> MonitorOutcome | None:
         """One pass over the newest window; None when the model has no production version."""
@@ -82,13 +104,11 @@ class DriftMonitor:
                 f"logged inputs of {model} v{production.version} lack column(s) {missing} "
                 "that its drift policy monitors"
             )
-        report = detect_drift(
-            reference,
-            live[columns],
-            columns=columns,
-            p_threshold=policy.p_threshold,
-            share_threshold=policy.share_threshold,
-        )
+        report = detect_drift(reference, live[columns], columns=columns, spec=policy.spec)
+        if policy.spec.persistence > 1:
+            tracker = self._tracker(model, production.version, policy.spec.persistence)
+            report = tracker.update(report)
+            outcome.tracker = tracker.to_dict()
         outcome.drift = report
         schema = production.baseline.get("features_schema")
         if schema:
@@ -100,7 +120,7 @@ class DriftMonitor:
                 at=now,
                 model=model,
                 version=production.version,
-                kind="input_drift",
+                kind=RESULT_KIND,
                 value=report.drift_share,
                 rows=len(live),
                 details=outcome.to_dict(),

@@ -13,26 +13,50 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from evergreen.core.ids import check_name
 from evergreen.data.splits import SplitSpec
 from evergreen.errors import InvalidInput, NotFound
 from evergreen.training.gate import GateSpec
 from evergreen.training.metrics import DEFAULT_METRIC, get_metric
+from evergreen.validation.drift.spec import DriftSpec
 
 
 class DriftPolicy(BaseModel):
-    """How live inputs are compared with the training data of the serving version."""
+    """How live inputs are compared with the training data of the serving version.
+
+    ``spec`` says how each window is tested and when it counts as drifted; its defaults are the
+    calibrated alarm (Benjamini-Hochberg across columns, an effect-size floor, see
+    :class:`~evergreen.validation.DriftSpec`), and ``spec.persistence`` > 1 makes the monitor
+    wait for that many drifted windows in a row. ``p_threshold`` and ``share_threshold`` may be
+    given here for short, as the example project does; they go into ``spec``.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
-    kind: str = "drift/v1"
-    p_threshold: float = Field(default=0.05, gt=0.0, lt=1.0)
-    share_threshold: float = Field(default=0.5, gt=0.0, le=1.0)
+    kind: str = "drift/v2"
     min_rows: int = Field(default=100, ge=10)
     window_rows: int = Field(default=500, ge=10)
     reference_rows: int = Field(default=5000, ge=100)
     columns: tuple[str, ...] | None = None
+    spec: DriftSpec = Field(default_factory=DriftSpec)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _thresholds_into_spec(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or not {"p_threshold", "share_threshold"} & data.keys():
+            return data
+        data = dict(data)
+        spec = dict(data.get("spec") or {})
+        for key in ("p_threshold", "share_threshold"):
+            if key in data:
+                spec[key] = data.pop(key)
+        if data.get("kind") == "drift/v1":  # stored before calibration: keep its decisions
+            spec.setdefault("correction", "none")
+            spec.setdefault("min_effect", 0.0)
+            data["kind"] = "drift/v2"
+        data["spec"] = spec
+        return data
 
 
 class Triggers(BaseModel):

@@ -25,8 +25,14 @@ from evergreen.pipeline.code_version import code_version
 from evergreen.pipeline.project import Project
 from evergreen.registry import Registry
 from evergreen.store.artifacts import ArtifactStore
+from evergreen.store.datasets import DatasetSchemaRepository
 from evergreen.store.runs import RunRepository
-from evergreen.store.tables import PipelineRunRow, StepRunRow, ValidationReportRow
+from evergreen.store.tables import (
+    ModelVersionRow,
+    PipelineRunRow,
+    StepRunRow,
+    ValidationReportRow,
+)
 from evergreen.training.gate import GateVerdict, judge
 from evergreen.training.metrics import get_metric
 from evergreen.validation import (
@@ -36,6 +42,7 @@ from evergreen.validation import (
     compute_statistics,
     infer_schema,
 )
+from evergreen.validation.saved_schemas import SavedSchemas
 
 Progress = Callable[[str], None]
 
@@ -91,6 +98,9 @@ class PipelineRunner:
         self.artifacts = artifacts
         self.clock = clock or SystemClock()
         self.actor = actor
+        self.schemas = SavedSchemas(
+            datasets, DatasetSchemaRepository(datasets.repository.db), self.clock
+        )
 
     @contextmanager
     def _step(self, run_id: str, name: str, outputs: dict[str, Any]) -> Iterator[None]:
@@ -186,9 +196,8 @@ class PipelineRunner:
 
         out = {}
         with self._step(run_id, "validate", out):
-            raw_schema = infer_schema(compute_statistics(raw))
-            reference = production.baseline.get("schema") if production is not None else None
-            schema = Schema.from_dict(reference) if reference else raw_schema
+            schema, kept_schema, schema_source = self._schema(raw, version.id, production)
+            out.update(schema=schema_source)
             report = ValidationReport(anomalies=check_batch(raw, schema), drift=None)
             result.validation = report
             self.runs.add_validation_report(
@@ -274,7 +283,7 @@ class PipelineRunner:
                 project.name, task=project.task, target=project.target, actor=self.actor
             )
             feature_frame = train[features]
-            baseline = self._baseline(project, raw_schema, feature_frame)
+            baseline = self._baseline(project, kept_schema, feature_frame)
             row = self.registry.register(
                 project.name,
                 model,
@@ -308,12 +317,32 @@ class PipelineRunner:
                 out.update(stage="production")
             say(f"promote: {project.name} version {row.version} is now in production")
 
+    def _schema(
+        self, raw: pd.DataFrame, dataset_version: str, production: ModelVersionRow | None
+    ) -> tuple[Schema, Schema, str]:
+        """The schema this run's data is checked against, the one its model version keeps for
+        the next run, and where the first came from.
+
+        A schema saved with the ingested data version wins (a person reviewed it for this
+        data), then one saved with the production version's training data (both are kept as
+        they are); else the data is checked against the schema production keeps and the new
+        version keeps one inferred from this data; a first model has only the inferred one.
+        """
+        inferred = infer_schema(compute_statistics(raw))
+        saved = self.schemas.saved(dataset_version)
+        if saved is None and production is not None and production.dataset_version_id:
+            saved = self.schemas.saved(production.dataset_version_id)
+        if saved is not None and saved.saved is not None:
+            return saved.schema, saved.schema, f"saved {saved.saved.id} ({saved.origin})"
+        if production is not None and production.baseline.get("schema"):
+            stored = Schema.from_dict(production.baseline["schema"])
+            return stored, inferred, f"production v{production.version}"
+        return inferred, inferred, "inferred from this data"
+
     def _has_model(self, project: Project) -> bool:
         return any(m.name == project.name for m in self.registry.list_models())
 
-    def _baseline(
-        self, project: Project, raw_schema: Schema, features: pd.DataFrame
-    ) -> dict[str, Any]:
+    def _baseline(self, project: Project, schema: Schema, features: pd.DataFrame) -> dict[str, Any]:
         """What monitoring needs once this version serves: schemas and a reference sample."""
         sample = features
         if len(sample) > project.drift.reference_rows:
@@ -322,7 +351,7 @@ class PipelineRunner:
         sample.reset_index(drop=True).to_parquet(buffer, index=False)
         blob = self.artifacts.put_bytes(buffer.getvalue())
         return {
-            "schema": raw_schema.to_dict(),
+            "schema": schema.to_dict(),
             "features_schema": infer_schema(compute_statistics(features)).to_dict(),
             "reference_sha256": blob.sha256,
             "reference_rows": len(sample),

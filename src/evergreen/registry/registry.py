@@ -8,17 +8,19 @@ from __future__ import annotations
 
 import io
 from datetime import datetime
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from evergreen.core.clock import Clock, SystemClock
 from evergreen.core.ids import ModelRef, check_name, new_id, ordered_id
 from evergreen.errors import IntegrityFailure, InvalidInput, NotFound
-from evergreen.flavors import LoadedModel, Signature, get_flavor
 from evergreen.store.artifacts import ArtifactStore
 from evergreen.store.models import ModelRepository
 from evergreen.store.tables import AuditEventRow, ModelRow, ModelVersionRow
+
+if TYPE_CHECKING:  # the flavors (scikit-learn) and pandas load with the first model, not here
+    import pandas as pd
+
+    from evergreen.flavors import LoadedModel, Signature
 
 STAGES = ("development", "staging", "production", "archived")
 
@@ -102,6 +104,8 @@ class Registry:
         tags: dict[str, Any] | None = None,
     ) -> ModelVersionRow:
         """Store the artifact, verify it, then create the next version (development stage)."""
+        from evergreen.flavors import get_flavor
+
         owner = self.models.require_model(name)
         handler = get_flavor(flavor)
         blob = self.artifacts.put_bytes(handler.save(model))
@@ -197,6 +201,8 @@ class Registry:
 
     def load(self, name: str, version: int) -> LoadedModel:
         """The version's model, loaded only after its bytes match the registry's checksum."""
+        from evergreen.flavors import LoadedModel, Signature, get_flavor
+
         row = self.models.get_version(name, version)
         data = self.artifacts.get_bytes(row.artifact_sha256)
         if len(data) != row.artifact_size:
@@ -213,6 +219,8 @@ class Registry:
                 f"version {row.version} has no reference sample in its baseline; "
                 "retrain it with `evergreen run` to record one"
             )
+        import pandas as pd
+
         return pd.read_parquet(io.BytesIO(self.artifacts.get_bytes(sha)))
 
     def audit_log(self, name: str | None = None) -> list[AuditEventRow]:

@@ -96,6 +96,30 @@ class ArtifactStore:
             self._write_atomically(path, copy)
         return BlobRef(sha256, size, self.uri(sha256))
 
+    def staging_path(self) -> Path | None:
+        """A fresh path for a blob about to be written by the caller (a local store only: the
+        path is on the store's filesystem, so :meth:`commit_staged` is a rename); ``None`` for a
+        remote store, whose blobs go through :meth:`put_file`."""
+        if not self._local:
+            return None
+        staging = Path(self.root) / "staging"
+        staging.mkdir(parents=True, exist_ok=True)
+        return staging / f".tmp-{uuid.uuid4().hex}"
+
+    def commit_staged(self, staged: Path, sha256: str, size: int) -> BlobRef:
+        """Move a staged file whose sha256 and size the caller computed into place (or drop it
+        when an intact blob with that content is already stored)."""
+        path = self._path(_check_sha(sha256))
+        try:
+            if self._intact(path, sha256, size, verify_hash=False):
+                staged.unlink(missing_ok=True)
+            else:
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+                os.replace(staged, path)
+        except OSError as exc:
+            raise Unavailable(f"cannot write to artifact store {self.url}: {exc}") from None
+        return BlobRef(sha256, size, self.uri(sha256))
+
     def _intact(self, path: str, sha256: str, size: int, *, verify_hash: bool) -> bool:
         """Whether a stored blob can be kept as is: it exists with the right size (and, when
         asked, the right hash). A damaged blob is rewritten by the next put of its bytes."""

@@ -1,7 +1,9 @@
 """The metadata database: engine, sessions and migrations.
 
 SQLite (WAL mode) under ``$EVERGREEN_HOME`` by default; any SQLAlchemy URL otherwise. The schema
-is created and upgraded by Alembic, on first use and by ``evergreen db upgrade``.
+is created and upgraded by Alembic, on first use and by ``evergreen db upgrade``. Opening a
+database whose schema is already at :data:`HEAD_REVISION` reads one row and does not import
+Alembic at all (importing it and reading the migration scripts costs more than most commands).
 """
 
 from __future__ import annotations
@@ -9,13 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
@@ -23,7 +21,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from evergreen.errors import InvalidInput, Unavailable
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+
 MIGRATIONS = Path(__file__).parent / "migrations"
+# The newest migration's revision: a schema at this revision needs no upgrade. Update it with
+# every new migration (tests/store/test_schema_check.py checks it against the scripts).
+HEAD_REVISION = "0003"
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -44,6 +48,8 @@ def _sqlite_begin(connection: Any) -> None:
 
 
 def _alembic_config(engine: Engine) -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["engine"] = engine
@@ -79,18 +85,34 @@ class Database:
     def upgrade(self) -> None:
         """Apply every pending migration (a no-op when the schema is current)."""
         try:
+            if self._at_head():
+                return
             if self.current_revision() == self.head_revision():
                 return
+            from alembic import command
+
             command.upgrade(_alembic_config(self.engine), "head")
         except OperationalError as exc:
             raise Unavailable(
                 f"cannot reach the metadata database {self.url.render_as_string()}: {exc.orig}"
             ) from None
 
+    def _at_head(self) -> bool:
+        """Whether the schema is at :data:`HEAD_REVISION`, read with SQLAlchemy alone."""
+        with self.engine.connect() as connection:
+            if not sa.inspect(connection).has_table("alembic_version"):
+                return False
+            revisions = connection.execute(sa.text("SELECT version_num FROM alembic_version"))
+            return revisions.scalars().all() == [HEAD_REVISION]
+
     def head_revision(self) -> str | None:
+        from alembic.script import ScriptDirectory
+
         return ScriptDirectory.from_config(_alembic_config(self.engine)).get_current_head()
 
     def current_revision(self) -> str | None:
+        from alembic.runtime.migration import MigrationContext
+
         with self.engine.connect() as connection:
             return MigrationContext.configure(connection).get_current_revision()
 

@@ -8,6 +8,7 @@ import sqlalchemy as sa
 
 from evergreen.store.database import Database
 from evergreen.store.tables import (
+    DatasetSchemaRow,
     DatasetVersionRow,
     ModelRow,
     ModelVersionRow,
@@ -62,3 +63,29 @@ class DatasetRepository:
                 .order_by(ModelRow.name, ModelVersionRow.version)
             )
             return [(name, version) for name, version in s.execute(query).all()]
+
+
+class DatasetSchemaRepository:
+    """Schemas saved with dataset versions (append-only; the newest per version is current)."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def add(self, row: DatasetSchemaRow) -> DatasetSchemaRow:
+        with self.db.session() as s:
+            s.add(row)
+        return row
+
+    def history(self, dataset_version_id: str) -> builtins.list[DatasetSchemaRow]:
+        """Every schema saved with the version, newest first."""
+        with self.db.session() as s:
+            query = (
+                sa.select(DatasetSchemaRow)
+                .where(DatasetSchemaRow.dataset_version_id == dataset_version_id)
+                .order_by(DatasetSchemaRow.created_at.desc(), DatasetSchemaRow.id.desc())
+            )
+            return list(s.scalars(query))
+
+    def current(self, dataset_version_id: str) -> DatasetSchemaRow | None:
+        history = self.history(dataset_version_id)
+        return history[0] if history else None

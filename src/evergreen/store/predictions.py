@@ -45,6 +45,21 @@ class PredictionRepository:
         with self.db.session() as s:
             s.add(row)
 
+    def latest_result(self, model: str, version: int, kind: str) -> MonitorResultRow | None:
+        """The newest monitor result of one kind for a model version."""
+        with self.db.session() as s:
+            query = (
+                sa.select(MonitorResultRow)
+                .where(
+                    MonitorResultRow.model == model,
+                    MonitorResultRow.version == version,
+                    MonitorResultRow.kind == kind,
+                )
+                .order_by(MonitorResultRow.at.desc(), MonitorResultRow.id.desc())
+                .limit(1)
+            )
+            return s.scalars(query).first()
+
     def results(self, model: str | None = None, limit: int = 500) -> list[MonitorResultRow]:
         with self.db.session() as s:
             query = sa.select(MonitorResultRow)

@@ -6,6 +6,7 @@ configuration and the environment. fsspec and backend errors become evergreen er
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,12 +15,25 @@ from fsspec.core import url_to_fs
 
 from evergreen.errors import InvalidInput, NotFound, Unavailable
 
+# Listing fields that change whenever an object's bytes change, by backend (S3, GCS, Azure, HTTP).
+_VERSION_KEYS = ("ETag", "etag", "md5Hash", "generation", "content_md5")
+
 
 @dataclass(frozen=True)
 class RemoteFile:
     url: str
     path: str
     size: int
+    fingerprint: str | None = None  # the backend's ETag (or like), None when it gives none
+
+
+def _fingerprint(info: dict[str, Any]) -> str | None:
+    for key in _VERSION_KEYS:
+        value = info.get(key)
+        if value:
+            # Hashed to fit the stat cache's 40-character column (multipart ETags run longer).
+            return hashlib.sha256(f"{key}:{value}".encode()).hexdigest()[:40]
+    return None
 
 
 def _open_fs(url: str, storage_options: dict[str, Any]) -> tuple[fsspec.AbstractFileSystem, str]:
@@ -57,7 +71,7 @@ def list_files(
             raise
         raise Unavailable(f"cannot list {url}: {type(exc).__name__}: {exc}") from None
     files = [
-        RemoteFile(fs.unstrip_protocol(path), path, int(info.get("size") or 0))
+        RemoteFile(fs.unstrip_protocol(path), path, int(info.get("size") or 0), _fingerprint(info))
         for path, info in sorted(found.items())
         if info.get("type") == "file" and path.lower().endswith(suffixes)
     ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,7 +24,7 @@ class FileStat:
     path: str
     size: int
     mtime_ns: int
-    inode: int
+    inode: int | str  # a remote object's ETag stands in for the inode
 
 
 @dataclass(frozen=True)
@@ -34,28 +35,50 @@ class CachedFile:
     dtypes: dict[str, Any]
 
 
+# The dtypes come as their JSON text (see lookup).
+_COLUMNS = (
+    FileStatRow.path,
+    FileStatRow.size,
+    FileStatRow.mtime_ns,
+    FileStatRow.inode,
+    FileStatRow.sha256,
+    FileStatRow.format,
+    FileStatRow.rows,
+    sa.type_coerce(FileStatRow.dtypes, sa.Text),
+)
+
+
 class StatCache:
     def __init__(self, db: Database) -> None:
         self.db = db
 
     def lookup(self, stats: Iterable[FileStat]) -> dict[str, CachedFile]:
         """The cached content of each file whose stat still matches, by path."""
-        wanted = {s.path: s for s in stats}
+        wanted = {s.path: (s.size, s.mtime_ns, str(s.inode)) for s in stats}
         found: dict[str, CachedFile] = {}
         paths = list(wanted)
+        # The files of one table share their dtypes: each distinct JSON text is parsed once (a
+        # driver that hands JSON over already parsed gives a dict). Every file gets its copy.
+        parsed: dict[str, dict[str, Any]] = {}
         with self.db.session() as s:
+            # Plain rows from the Core connection, fetched a batch at a time, not ORM objects:
+            # a re-snapshot of a big folder looks up every one of its files.
+            connection = s.connection()
             for start in range(0, len(paths), BATCH):
-                query = sa.select(FileStatRow).where(
+                query = sa.select(*_COLUMNS).where(
                     FileStatRow.path.in_(paths[start : start + BATCH])
                 )
-                for row in s.scalars(query):
-                    stat = wanted[row.path]
-                    if (row.size, row.mtime_ns, row.inode) == (
-                        stat.size,
-                        stat.mtime_ns,
-                        str(stat.inode),
-                    ):
-                        found[row.path] = CachedFile(row.sha256, row.format, row.rows, row.dtypes)
+                for path, size, mtime_ns, inode, sha256, fmt, rows, dtypes in connection.execute(
+                    query
+                ).all():
+                    if (size, mtime_ns, inode) != wanted[path]:
+                        continue
+                    if isinstance(dtypes, str):
+                        if dtypes not in parsed:
+                            parsed[dtypes] = json.loads(dtypes)
+                        found[path] = CachedFile(sha256, fmt, rows, dict(parsed[dtypes]))
+                    else:
+                        found[path] = CachedFile(sha256, fmt, rows, dict(dtypes))
         return found
 
     def record(self, entries: Iterable[tuple[FileStat, CachedFile]], at: datetime) -> None:

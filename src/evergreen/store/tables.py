@@ -72,6 +72,25 @@ class DatasetVersionRow(Base):
     tags: Mapped[dict[str, Any]]
 
 
+class DatasetSchemaRow(Base):
+    """A schema (YAML, as a person reviewed or edited it) saved with a dataset version.
+
+    Append-only: saving another schema for the version adds a row, and the newest is the one
+    that validation uses; the older rows are the schema's history.
+    """
+
+    __tablename__ = "dataset_schemas"
+    id: Mapped[str] = mapped_column(String(80), primary_key=True)
+    dataset_version_id: Mapped[str] = mapped_column(
+        String(80), ForeignKey("dataset_versions.id"), index=True
+    )
+    created_at: Mapped[datetime]
+    origin: Mapped[str] = mapped_column(String(20))  # "inferred" or "edited"
+    sha256: Mapped[str] = mapped_column(String(64))
+    yaml_text: Mapped[str] = mapped_column(Text)
+    note: Mapped[str] = mapped_column(Text, default="")
+
+
 class PipelineRunRow(Base):
     __tablename__ = "pipeline_runs"
     id: Mapped[str] = mapped_column(String(80), primary_key=True)

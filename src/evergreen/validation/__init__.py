@@ -15,8 +15,11 @@ from evergreen.validation.anomalies import check_batch as check_batch
 from evergreen.validation.chunked import compute_statistics_parquet as compute_statistics_parquet
 from evergreen.validation.drift import ChiSquareTest as ChiSquareTest
 from evergreen.validation.drift import ColumnDrift as ColumnDrift
+from evergreen.validation.drift import ColumnDriftSpec as ColumnDriftSpec
 from evergreen.validation.drift import DriftReport as DriftReport
+from evergreen.validation.drift import DriftSpec as DriftSpec
 from evergreen.validation.drift import DriftTest as DriftTest
+from evergreen.validation.drift import DriftTracker as DriftTracker
 from evergreen.validation.drift import KSTest as KSTest
 from evergreen.validation.drift import detect_drift as detect_drift
 from evergreen.validation.kinds import Kind as Kind
@@ -34,12 +37,15 @@ __all__ = [
     "Anomaly",
     "ChiSquareTest",
     "ColumnDrift",
+    "ColumnDriftSpec",
     "ColumnSchema",
     "ColumnStatistics",
     "DatasetSettings",
     "DatasetStatistics",
     "DriftReport",
+    "DriftSpec",
     "DriftTest",
+    "DriftTracker",
     "KSTest",
     "Kind",
     "LabelSchema",

@@ -134,15 +134,27 @@ def _check_column(series: pd.Series, spec: ColumnSchema) -> list[Anomaly]:
         return _null_checks(spec, nulls, rows) if rows else []
     kind = column_kind(series)
     if kind != spec.kind:
+        details: dict[str, object] = {"dtype": str(series.dtype)}
+        message = (
+            f"column {spec.name!r}: expected {spec.kind} values, found {kind} "
+            f"(dtype {series.dtype})"
+        )
+        stray = _first_text_among_numbers(series) if spec.kind == "numeric" else None
+        if stray is not None:  # mixed types: numbers with some text, as a CSV column reads
+            row, value, numbers = stray
+            message = (
+                f"column {spec.name!r} mixes numbers and text: {value!r} at row {row + 1} "
+                f"(of {numbers} numbers); fix the value, or leave it empty for a missing one"
+            )
+            details.update(first_text_row=row + 1, first_text=value, numbers=numbers)
         return [
             Anomaly(
                 check="kind_mismatch",
                 column=spec.name,
                 severity="error",
-                message=f"column {spec.name!r}: expected {spec.kind} values, found {kind} "
-                f"(dtype {series.dtype})",
+                message=message,
                 observed=kind,
-                details={"dtype": str(series.dtype)},
+                details=details,
             )
         ]
     found = _null_checks(spec, nulls, rows)
@@ -153,6 +165,19 @@ def _check_column(series: pd.Series, spec: ColumnSchema) -> list[Anomaly]:
     if spec.min_distinct is not None and rows - nulls >= spec.min_distinct:
         found.extend(_constant(series.dropna(), spec, spec.min_distinct))
     return found
+
+
+def _first_text_among_numbers(series: pd.Series) -> tuple[int, str, int] | None:
+    """(position, value, count of numbers) of the first value that is not a number, when a
+    text column holds mostly numbers; None otherwise."""
+    if series.dtype != object:
+        return None
+    present = series.notna().to_numpy()
+    numeric = pd.to_numeric(series, errors="coerce").notna().to_numpy()
+    parsed, text = int(numeric.sum()), np.flatnonzero(present & ~numeric)
+    if parsed == 0 or len(text) == 0 or parsed < len(text):
+        return None
+    return int(text[0]), str(series.iloc[int(text[0])]), parsed
 
 
 def _null_checks(spec: ColumnSchema, nulls: int, rows: int) -> list[Anomaly]:

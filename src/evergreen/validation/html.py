@@ -89,7 +89,7 @@ def _drift_section(
 ) -> str:
     if drift is None:
         return "<p>Drift was not checked.</p>"
-    tested = len(drift.columns) - len(drift.skipped_columns)
+    tested = len(drift.tested_columns)
     summary = (
         f"<p>{len(drift.drifted_columns)} of {tested} tested columns drifted "
         f"({drift.drift_share:.0%}; dataset drift at {drift.share_threshold:.0%}): "

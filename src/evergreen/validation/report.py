@@ -96,7 +96,7 @@ def _statistics(data: DatasetStatistics | pd.DataFrame | None) -> DatasetStatist
 def _drift_line(drift: DriftReport | None) -> str:
     if drift is None:
         return "drift: not checked"
-    tested = len(drift.columns) - len(drift.skipped_columns)
+    tested = len(drift.tested_columns)
     line = (
         f"drift: {len(drift.drifted_columns)} of {tested} tested columns drifted "
         f"({drift.drift_share:.0%}; dataset drift at {drift.share_threshold:.0%}: "

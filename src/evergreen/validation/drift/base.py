@@ -21,6 +21,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validator
 
 from evergreen.errors import InvalidInput
+from evergreen.validation.drift.counts import CategoryCounts
 from evergreen.validation.parsing import parse_model
 
 
@@ -135,6 +136,11 @@ class DriftReport(BaseModel):
         return [column.column for column in self.columns if column.drifted]
 
     @property
+    def tested_columns(self) -> list[str]:
+        """Names of the columns that were tested (not skipped), in report order."""
+        return [column.column for column in self.columns if not column.skipped]
+
+    @property
     def skipped_columns(self) -> list[str]:
         """Names of the columns that could not be tested, in report order."""
         return [column.column for column in self.columns if column.skipped]
@@ -172,6 +178,18 @@ class DriftTest(ABC):
         Raises ``InvalidInput`` when either side has no values.
         """
 
+    def test_counts(self, counts: CategoryCounts, *, column: str = "") -> ColumnDrift:
+        """Compare the category ``counts`` of ``column``, counted once by ``detect_drift``.
+
+        Tests of categories override this to work on the counts directly; this fallback
+        expands them back into values for ``test``.
+        """
+        return self.test(
+            np.repeat(counts.categories, counts.reference),
+            np.repeat(counts.categories, counts.current),
+            column=column,
+        )
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(threshold={self.threshold!r})"
 
@@ -200,7 +218,8 @@ def float_values(test: str, column: str, values: np.ndarray) -> np.ndarray:
             f"{test} test on column {column or '<unnamed>'!r} needs numeric values, found "
             f"{np.asarray(values).dtype}; use the chi-square test for categorical columns"
         ) from None
-    return floats[~np.isnan(floats)]
+    missing = np.isnan(floats)
+    return floats[~missing] if missing.any() else floats  # no copy when nothing is dropped
 
 
 def require_values(test: str, column: str, reference: np.ndarray, current: np.ndarray) -> None:

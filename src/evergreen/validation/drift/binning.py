@@ -15,6 +15,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from evergreen.validation.drift.counts import CategoryCounts
+
 _MAX_DISTINCT_AS_CATEGORIES = 20
 _EMPTY_SHARE = 1e-4
 
@@ -26,16 +28,12 @@ def binned_shares(
     ref, cur = np.asarray(reference), np.asarray(current)
     if _is_numeric(ref) and _is_numeric(cur) and many_distinct(ref):
         edges = np.histogram_bin_edges(np.concatenate([ref, cur]), bins="sturges")
-        ref_counts = np.histogram(ref, edges)[0]
-        cur_counts = np.histogram(cur, edges)[0]
+        ref_shares = np.histogram(ref, edges)[0] / ref.size
+        cur_shares = np.histogram(cur, edges)[0] / cur.size
     else:
         if not (_is_numeric(ref) and _is_numeric(cur)):
             ref, cur = _as_strings(ref), _as_strings(cur)
-        categories = pd.unique(np.concatenate([ref, cur]))
-        ref_counts = _counts(ref, categories)
-        cur_counts = _counts(cur, categories)
-    ref_shares = ref_counts / ref.size
-    cur_shares = cur_counts / cur.size
+        ref_shares, cur_shares = CategoryCounts.of_values(ref, cur).shares()
     if fill_empty:
         ref_shares, cur_shares = fill_empty_bins(ref_shares), fill_empty_bins(cur_shares)
     return ref_shares, cur_shares
@@ -57,11 +55,6 @@ def _as_strings(values: np.ndarray) -> np.ndarray:
     """``values`` as an object array of ``str``: pandas hashes these several times faster than
     the fixed-width strings ``ndarray.astype(str)`` makes (which it converts back first)."""
     return pd.Series(values, dtype=object).astype(str).to_numpy(dtype=object)
-
-
-def _counts(values: np.ndarray, categories: np.ndarray) -> np.ndarray:
-    counts = pd.Series(values).value_counts(sort=False)
-    return counts.reindex(categories, fill_value=0).to_numpy(dtype=np.int64)
 
 
 def fill_empty_bins(shares: np.ndarray) -> np.ndarray:

@@ -27,6 +27,7 @@ from evergreen.validation.drift.base import (
     check_p_threshold,
     require_values,
 )
+from evergreen.validation.drift.counts import CategoryCounts
 
 
 class ChiSquareTest(DriftTest):
@@ -45,21 +46,18 @@ class ChiSquareTest(DriftTest):
         ref = np.asarray(reference).astype(str)
         cur = np.asarray(current).astype(str)
         require_values(self.name, column, ref, cur)
-        categories = np.union1d(ref, cur)
-        if categories.size == 1:  # one shared category: the mix cannot have changed
+        return self.test_counts(CategoryCounts.of_values(ref, cur), column=column)
+
+    def test_counts(self, counts: CategoryCounts, *, column: str = "") -> ColumnDrift:
+        """Chi-square of the 2 x k table of ``counts``."""
+        counts.require(self.name, column)
+        if counts.categories.size == 1:  # one shared category: the mix cannot have changed
             return ColumnDrift.from_p_value(column, self.name, 0.0, 1.0, self.threshold)
-        table = np.vstack([category_counts(ref, categories), category_counts(cur, categories)])
+        ordered = counts.in_order()
+        table = np.vstack([ordered.reference, ordered.current])
         from scipy import stats  # imported on use: scipy.stats is slow to import
 
         result = stats.chi2_contingency(table, correction=False)
         return ColumnDrift.from_p_value(
             column, self.name, float(result.statistic), float(result.pvalue), self.threshold
         )
-
-
-def category_counts(values: np.ndarray, categories: np.ndarray) -> np.ndarray:
-    """How often each of the sorted ``categories`` occurs in ``values``."""
-    found, counts = np.unique(values, return_counts=True)
-    result = np.zeros(categories.size, dtype=np.int64)
-    result[np.searchsorted(categories, found)] = counts
-    return result

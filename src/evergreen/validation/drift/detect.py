@@ -3,30 +3,37 @@
 Each column gets its test from :func:`select_test`; then, across the columns with a p-value,
 the spec's multiple-testing correction and effect-size floor decide which of them count as
 drifted (see ``spec``).
+
+Each column is read once per side, into the form its tests need: numeric columns into one
+float64 array of finite values, categorical and boolean ones into category counts (see
+``counts``). The null checks, the test selection and the test all share that one read, so a
+column of half a million strings is hashed once per side, not four times.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from evergreen.errors import InvalidInput
-from evergreen.validation.drift.base import ColumnDrift, DriftReport, check_p_threshold
+from evergreen.validation.drift.base import (
+    ColumnDrift,
+    DriftReport,
+    DriftTest,
+    check_p_threshold,
+)
 from evergreen.validation.drift.correction import adjust_p_values
-from evergreen.validation.drift.jensenshannon import jensenshannon_distance
+from evergreen.validation.drift.counts import CategoryCounts
+from evergreen.validation.drift.jensenshannon import jensenshannon_distance, shares_distance
 from evergreen.validation.drift.selection import distinct_values
 from evergreen.validation.drift.selection import select_test as select_test
 from evergreen.validation.drift.spec import DriftSpec
 from evergreen.validation.drift.wasserstein import normed_wasserstein
-from evergreen.validation.drift.z import proportion_gap
-from evergreen.validation.kinds import (
-    category_values,
-    column_kind,
-    columns_by_name,
-    numeric_values,
-)
+from evergreen.validation.drift.z import counts_proportion_gap, proportion_gap
+from evergreen.validation.kinds import Kind, column_kind, columns_by_name
 
 _NUMERIC_TESTS = frozenset({"ks", "wasserstein", "jensenshannon", "psi"})
 
@@ -96,42 +103,37 @@ def _names(
     return names
 
 
+@dataclass(frozen=True)
+class _Pair:
+    """One column on both sides, read once and shared by the checks, the selection and the
+    test: for numeric columns the finite float64 values, for categorical and boolean ones the
+    counts of each category (see ``counts``); for the rest, only the non-null counts."""
+
+    non_null: tuple[int, int]
+    numbers: tuple[np.ndarray, np.ndarray] | None = None
+    counts: CategoryCounts | None = None
+
+
 def _column_drift(
     name: str, reference: pd.Series, current: pd.Series, spec: DriftSpec
 ) -> ColumnDrift:
-    kind = column_kind(reference)
     column_spec = spec.column(name)
-    note: str | None = None
-    if reference.notna().sum() == 0:
-        note = "no non-null values in the reference data"
-    elif current.notna().sum() == 0:
-        note = "no non-null values in the current data"
-    elif (current_kind := column_kind(current)) != kind:
-        note = f"kind changed from {kind} to {current_kind}; see the batch anomalies"
-    elif kind == "datetime":
-        note = f"no drift test for {kind} columns"
+    kind, current_kind = column_kind(reference), column_kind(current)
+    pair = _read(kind, current_kind, reference, current)
+    note = _skip_note(kind, current_kind, pair)
     if note is not None:
         method = "none" if column_spec.method == "auto" else column_spec.method
         return ColumnDrift.skip(name, method, spec.p_threshold, note)
-    if kind == "numeric":  # infinities are dropped like nulls, as Evidently does
-        ref_values, cur_values = (
-            _finite(numeric_values(reference)),
-            _finite(numeric_values(current)),
-        )
-        if ref_values.size == 0 or cur_values.size == 0:
-            side = "reference" if ref_values.size == 0 else "current"
-            method = "none" if column_spec.method == "auto" else column_spec.method
-            note = f"no finite values in the {side} data"
-            return ColumnDrift.skip(name, method, spec.p_threshold, note)
+    if pair.counts is not None:
+        n_values, rows = int(pair.counts.categories.size), pair.non_null[0]
     else:
-        ref_values = category_values(reference).to_numpy()
-        cur_values = category_values(current).to_numpy()
-    n_values = distinct_values(ref_values, cur_values)
+        assert pair.numbers is not None  # numeric columns are the only others left
+        n_values, rows = distinct_values(*pair.numbers), int(pair.numbers[0].size)
     try:
         test = select_test(
             kind,
             spec.p_threshold,
-            reference_rows=int(ref_values.size),
+            reference_rows=rows,
             n_values=n_values,
             method=column_spec.method,
             threshold=column_spec.threshold,
@@ -139,18 +141,65 @@ def _column_drift(
     except InvalidInput as exc:
         raise InvalidInput(f"column {name!r}: {exc}") from None
     assert test is not None  # datetime columns were skipped above
-    if kind == "numeric" and test.name not in _NUMERIC_TESTS:
+    return _tested(name, test, pair, spec.effect_floor(test.name))
+
+
+def _read(kind: Kind, current_kind: Kind, reference: pd.Series, current: pd.Series) -> _Pair:
+    """Each side's values in the one form its tests need (nothing more for untestable ones)."""
+    if kind != current_kind or kind == "datetime":
+        return _Pair(non_null=(int(reference.notna().sum()), int(current.notna().sum())))
+    if kind == "numeric":  # infinities are dropped like nulls, as Evidently does
+        (ref, ref_non_null), (cur, cur_non_null) = _finite(reference), _finite(current)
+        return _Pair(non_null=(ref_non_null, cur_non_null), numbers=(ref, cur))
+    counts = CategoryCounts.of_series(reference, current)
+    return _Pair(non_null=(counts.reference_rows, counts.current_rows), counts=counts)
+
+
+def _skip_note(kind: Kind, current_kind: Kind, pair: _Pair) -> str | None:
+    """Why the column cannot be tested, or ``None`` when it can."""
+    for side, non_null in zip(("reference", "current"), pair.non_null, strict=True):
+        if non_null == 0:
+            return f"no non-null values in the {side} data"
+    if current_kind != kind:
+        return f"kind changed from {kind} to {current_kind}; see the batch anomalies"
+    if kind == "datetime":
+        return f"no drift test for {kind} columns"
+    for side, values in zip(("reference", "current"), pair.numbers or (), strict=False):
+        if values.size == 0:
+            return f"no finite values in the {side} data"
+    return None
+
+
+def _tested(name: str, test: DriftTest, pair: _Pair, floor: float) -> ColumnDrift:
+    """``test`` on the column, with its effect size when the spec's ``floor`` may need it."""
+    if pair.counts is not None:
+        result = test.test_counts(pair.counts, column=name)
+        if floor > 0.0 and result.drifted:
+            effect = _counts_effect(test.name, pair.counts)
+            result = result.model_copy(update={"effect": effect})
+        return result
+    assert pair.numbers is not None
+    ref_values, cur_values = pair.numbers
+    if test.name not in _NUMERIC_TESTS:  # a forced chi2 or z test counts numbers as strings
         ref_values, cur_values = ref_values.astype(str), cur_values.astype(str)
     result = test.test(ref_values, cur_values, column=name)
-    floor = spec.effect_floor(test.name)
     if floor > 0.0 and result.drifted:
         result = result.model_copy(update={"effect": _effect(test.name, ref_values, cur_values)})
     return result
 
 
-def _finite(values: np.ndarray) -> np.ndarray:
-    finite: np.ndarray = values[np.isfinite(values)]
-    return finite
+def _finite(series: pd.Series) -> tuple[np.ndarray, int]:
+    """The finite values of a numeric column as float64, and how many values are non-null.
+
+    One conversion (none for a float64 column) and one pass over the values when all are
+    finite, as they usually are.
+    """
+    values = np.asarray(series.to_numpy(dtype=np.float64, na_value=np.nan), dtype=np.float64)
+    finite = np.isfinite(values)
+    if finite.all():
+        return values, int(values.size)
+    non_null = int(values.size - np.count_nonzero(np.isnan(values)))
+    return values[finite], non_null
 
 
 def _effect(test: str, reference: np.ndarray, current: np.ndarray) -> float:
@@ -159,6 +208,12 @@ def _effect(test: str, reference: np.ndarray, current: np.ndarray) -> float:
     if test == "z":
         return proportion_gap(reference, current)
     return jensenshannon_distance(reference, current)
+
+
+def _counts_effect(test: str, counts: CategoryCounts) -> float:
+    if test == "z":
+        return counts_proportion_gap(counts)
+    return shares_distance(*counts.shares())
 
 
 def _calibrate(results: list[ColumnDrift], spec: DriftSpec) -> list[ColumnDrift]:

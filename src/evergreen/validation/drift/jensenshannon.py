@@ -20,6 +20,7 @@ from evergreen.validation.drift.base import (
     require_values,
 )
 from evergreen.validation.drift.binning import binned_shares
+from evergreen.validation.drift.counts import CategoryCounts
 
 
 class JensenShannonTest(DriftTest):
@@ -39,10 +40,20 @@ class JensenShannonTest(DriftTest):
             column, self.name, jensenshannon_distance(ref, cur), self.threshold
         )
 
+    def test_counts(self, counts: CategoryCounts, *, column: str = "") -> ColumnDrift:
+        """JS distance of the category shares of ``counts``."""
+        counts.require(self.name, column)
+        distance = shares_distance(*counts.shares())
+        return ColumnDrift.from_distance(column, self.name, distance, self.threshold)
+
 
 def jensenshannon_distance(reference: np.ndarray, current: np.ndarray) -> float:
     """JS distance (natural log) of the binned shares of two non-empty samples."""
+    return shares_distance(*binned_shares(reference, current))
+
+
+def shares_distance(reference: np.ndarray, current: np.ndarray) -> float:
+    """JS distance (natural log) of two aligned arrays of shares."""
     from scipy.spatial import distance  # imported on use, like scipy.stats
 
-    ref_shares, cur_shares = binned_shares(reference, current)
-    return float(distance.jensenshannon(ref_shares, cur_shares))
+    return float(distance.jensenshannon(reference, current))

@@ -26,6 +26,7 @@ from evergreen.validation.drift.base import (
     require_values,
 )
 from evergreen.validation.drift.binning import binned_shares, fill_empty_bins, many_distinct
+from evergreen.validation.drift.counts import CategoryCounts
 
 
 class PSITest(DriftTest):
@@ -53,7 +54,15 @@ class PSITest(DriftTest):
             ref_shares, cur_shares = self._quantile_shares(ref, cur)
         else:
             ref_shares, cur_shares = binned_shares(ref, cur, fill_empty=True)
-        psi = float(np.sum((ref_shares - cur_shares) * np.log(ref_shares / cur_shares)))
+        return ColumnDrift.from_distance(
+            column, self.name, _psi(ref_shares, cur_shares), self.threshold
+        )
+
+    def test_counts(self, counts: CategoryCounts, *, column: str = "") -> ColumnDrift:
+        """PSI of the category shares of ``counts`` (categories are never quantile-binned)."""
+        counts.require(self.name, column)
+        ref_shares, cur_shares = counts.shares()
+        psi = _psi(fill_empty_bins(ref_shares), fill_empty_bins(cur_shares))
         return ColumnDrift.from_distance(column, self.name, psi, self.threshold)
 
     def _quantile_shares(
@@ -65,3 +74,8 @@ class PSITest(DriftTest):
         return fill_empty_bins(ref_counts / reference.size), fill_empty_bins(
             cur_counts / current.size
         )
+
+
+def _psi(reference: np.ndarray, current: np.ndarray) -> float:
+    """PSI of two aligned arrays of shares without empty bins."""
+    return float(np.sum((reference - current) * np.log(reference / current)))

@@ -20,6 +20,7 @@ from evergreen.validation.drift.base import (
     check_p_threshold,
     require_values,
 )
+from evergreen.validation.drift.counts import CategoryCounts
 
 
 class ZTest(DriftTest):
@@ -35,13 +36,17 @@ class ZTest(DriftTest):
         ref = np.asarray(reference).astype(str)
         cur = np.asarray(current).astype(str)
         require_values(self.name, column, ref, cur)
-        categories = np.union1d(ref, cur)
-        if categories.size == 1:
+        return self.test_counts(CategoryCounts.of_values(ref, cur), column=column)
+
+    def test_counts(self, counts: CategoryCounts, *, column: str = "") -> ColumnDrift:
+        """z-test of the share of the categories after the first one in ``counts``."""
+        counts.require(self.name, column)
+        if counts.categories.size == 1:
             return ColumnDrift.from_p_value(column, self.name, 0.0, 1.0, self.threshold)
-        p_ref = float(np.mean(ref != categories[0]))
-        p_cur = float(np.mean(cur != categories[0]))
-        pooled = (p_ref * ref.size + p_cur * cur.size) / (ref.size + cur.size)
-        z = (p_ref - p_cur) / math.sqrt(pooled * (1 - pooled) * (1 / ref.size + 1 / cur.size))
+        p_ref, p_cur = _other_shares(counts)
+        n_ref, n_cur = counts.reference_rows, counts.current_rows
+        pooled = (p_ref * n_ref + p_cur * n_cur) / (n_ref + n_cur)
+        z = (p_ref - p_cur) / math.sqrt(pooled * (1 - pooled) * (1 / n_ref + 1 / n_cur))
         from scipy import stats  # imported on use: scipy.stats is slow to import
 
         p_value = float(2 * stats.norm.sf(abs(z)))
@@ -51,7 +56,22 @@ class ZTest(DriftTest):
 def proportion_gap(reference: np.ndarray, current: np.ndarray) -> float:
     """``|p_ref - p_cur|``: how far the share of the second category moved (0 for one value)."""
     ref, cur = np.asarray(reference).astype(str), np.asarray(current).astype(str)
-    categories = np.union1d(ref, cur)
-    if categories.size == 1:
+    return counts_proportion_gap(CategoryCounts.of_values(ref, cur))
+
+
+def counts_proportion_gap(counts: CategoryCounts) -> float:
+    """``proportion_gap`` of samples already counted."""
+    if counts.categories.size == 1:
         return 0.0
-    return abs(float(np.mean(ref != categories[0])) - float(np.mean(cur != categories[0])))
+    p_ref, p_cur = _other_shares(counts)
+    return abs(p_ref - p_cur)
+
+
+def _other_shares(counts: CategoryCounts) -> tuple[float, float]:
+    """Each side's share of the values other than the first (smallest) category."""
+    ordered = counts.in_order()
+    n_ref, n_cur = counts.reference_rows, counts.current_rows
+    return (
+        (n_ref - int(ordered.reference[0])) / n_ref,
+        (n_cur - int(ordered.current[0])) / n_cur,
+    )
