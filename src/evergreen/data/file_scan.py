@@ -127,6 +127,7 @@ class _CsvCounter:
         self.commas = 0
         self.quotes = 0
         self.head = b""
+        self._head_done = False
         self.last = b""
         self.offset = 0
         self.bad_byte: int | None = None
@@ -145,10 +146,11 @@ class _CsvCounter:
         self.commas += int(np.count_nonzero(values == _COMMA))
         if chunk.find(b'"') >= 0:
             self.quotes += int(np.count_nonzero(values == _QUOTE))
-        if len(self.head) < HEAD_BYTES or (
-            self.head.count(b"\n") < 2 and len(self.head) < HEAD_LIMIT
-        ):  # whole chunks, so the sample holds the header and at least one whole row
+        if not self._head_done:  # whole chunks, so the sample holds the header and a whole row
             self.head += chunk
+            self._head_done = len(self.head) >= HEAD_LIMIT or (
+                len(self.head) >= HEAD_BYTES and self.head.count(b"\n") >= 2
+            )
         self._check_utf8(chunk)
         self.offset += len(chunk)
         self.last = chunk[-1:]
