@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from evergreen.core.clock import Clock, SystemClock
 from evergreen.data.snapshots import DatasetStore
@@ -109,8 +109,19 @@ def gateway_app(
     ctx: Context, *, poll_interval: float = 1.0, flush_interval: float = 1.0
 ) -> FastAPI:
     """The inference gateway, logging predictions to this context's stores."""
+    from evergreen.registry.lineage import model_lineage
     from evergreen.serving.app import create_app
     from evergreen.serving.prediction_log import PredictionLogWriter
 
     writer = PredictionLogWriter(ctx.artifacts, ctx.predictions, flush_interval=flush_interval)
-    return create_app(ctx.registry, writer, poll_interval=poll_interval)
+
+    def lineage(name: str, version: int) -> dict[str, Any]:
+        return model_lineage(ctx.registry, ctx.runs, ctx.events, ctx.datasets, name, version)
+
+    return create_app(
+        ctx.registry,
+        writer,
+        poll_interval=poll_interval,
+        api_token=ctx.settings.api_token,
+        lineage=lineage,
+    )

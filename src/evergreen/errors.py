@@ -56,3 +56,11 @@ class DataValidationFailed(EvergreenError):
 
 class GateFailed(EvergreenError):
     """A candidate model did not pass the promotion gate."""
+
+
+class PromotionRefused(InvalidState):
+    """Promotion to production without the evidence it requires (gate, validation, approvals)."""
+
+    def __init__(self, message: str, missing: list[str]) -> None:
+        super().__init__(message)
+        self.missing = missing

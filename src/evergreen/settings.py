@@ -23,6 +23,10 @@ class Settings(BaseSettings):
     )
     executor: str = Field(default="process", description="inline | process | ray")
     api_token: str | None = Field(default=None, description="bearer token for control routes")
+    actor: str = Field(
+        default_factory=lambda: _login_name(),
+        description="who the CLI acts as in the audit log; default the login name",
+    )
 
     @property
     def resolved_db_url(self) -> str:
@@ -35,3 +39,12 @@ class Settings(BaseSettings):
         if self.artifacts_url:
             return self.artifacts_url
         return str((self.home / "artifacts").resolve())
+
+
+def _login_name() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no login name in a bare container
+        return "cli"

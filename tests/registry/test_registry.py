@@ -7,14 +7,12 @@ import threading
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import pytest
-from sklearn.linear_model import LinearRegression
 
 from evergreen.core.clock import SimulatedClock
 from evergreen.core.ids import ModelRef
@@ -26,72 +24,13 @@ from evergreen.errors import (
     NotFound,
     VersionNotFound,
 )
-from evergreen.flavors import Signature, get_flavor
+from evergreen.flavors import get_flavor
 from evergreen.registry import Registry
 from evergreen.registry import registry as registry_module
 from evergreen.store.artifacts import ArtifactStore
 from evergreen.store.database import Database
 from evergreen.store.models import ModelRepository
-
-DAY = Path(__file__).resolve().parents[2] / "examples" / "data" / "bike_sharing_day.csv"
-FEATURES = ["temp", "atemp", "hum", "windspeed"]
-
-
-class TickingClock:
-    """A clock that moves one millisecond each time it is read: every event gets its own time."""
-
-    def __init__(self, start: datetime = datetime(2026, 1, 1, tzinfo=UTC)) -> None:
-        self._now = start
-        self._lock = threading.Lock()
-
-    def now(self) -> datetime:
-        with self._lock:
-            self._now += timedelta(milliseconds=1)
-            return self._now
-
-
-def training_data() -> tuple[pd.DataFrame, pd.Series]:
-    frame = pd.read_csv(DAY)
-    return frame[FEATURES], frame["cnt"]
-
-
-def fit(rows: slice = slice(None)) -> LinearRegression:
-    features, target = training_data()
-    return LinearRegression().fit(features.iloc[rows], target.iloc[rows])
-
-
-def signature() -> Signature:
-    features, target = training_data()
-    return Signature.infer(features, target, "regression")
-
-
-def make_registry(db: Database, artifacts: ArtifactStore) -> Registry:
-    return Registry(ModelRepository(db), artifacts, TickingClock())
-
-
-@pytest.fixture
-def registry(db: Database, artifacts: ArtifactStore) -> Registry:
-    registry = make_registry(db, artifacts)
-    registry.ensure_model("bikes", task="regression", target="cnt", actor="alice")
-    return registry
-
-
-@pytest.fixture
-def register(registry: Registry) -> Callable[..., Any]:
-    """Register a model (by default one fitted on every row) as the next version of ``bikes``."""
-
-    def register(model: LinearRegression | None = None, **fields: Any) -> Any:
-        model = model or fit()
-        sig = signature()
-        return registry.register(
-            "bikes", model, flavor="sklearn", signature=sig, actor="alice", **fields
-        )
-
-    return register
-
-
-def stages(registry: Registry) -> dict[int, str]:
-    return {row.version: row.stage for row in registry.versions("bikes")}
+from registry.support import EVIDENCE, fit, make_registry, signature, stages, training_data
 
 
 def test_register_creates_version_1_in_development(
@@ -182,7 +121,9 @@ def test_audit_log_keeps_the_order_of_events_written_at_the_same_instant(
     clock = SimulatedClock(datetime(2026, 1, 1, tzinfo=UTC))
     registry = Registry(ModelRepository(db), artifacts, clock)
     registry.ensure_model("bikes", task="regression", target="cnt", actor="alice")
-    registry.register("bikes", fit(), flavor="sklearn", signature=signature(), actor="alice")
+    registry.register(
+        "bikes", fit(), flavor="sklearn", signature=signature(), actor="alice", **EVIDENCE
+    )
     registry.promote("bikes", 1, "production", actor="alice")
 
     actions = [e.action for e in registry.audit_log("bikes")]
@@ -213,12 +154,19 @@ def test_resolve_an_empty_stage_says_how_to_fill_it(
         registry.resolve("bikes@production")
 
 
-@pytest.mark.parametrize(
-    "ref", ["bikes@live", "bikes:one", "bad name@production"], ids=["stage", "number", "name"]
-)
+@pytest.mark.parametrize("ref", ["bikes:one", "bad name@production"], ids=["number", "name"])
 def test_resolve_a_malformed_reference_is_invalid_input(registry: Registry, ref: str) -> None:
     with pytest.raises(InvalidInput):
         registry.resolve(ref)
+
+
+def test_resolve_an_unknown_stage_or_alias_names_both(
+    registry: Registry, register: Callable[..., Any]
+) -> None:
+    register()
+    registry.set_alias("bikes", "champion", 1, actor="alice")
+    with pytest.raises(NotFound, match=r"no stage or alias 'live' .*aliases: champion"):
+        registry.resolve("bikes@live")
 
 
 UNKNOWN_MODEL: dict[str, Callable[[Registry], object]] = {
@@ -357,6 +305,46 @@ def test_concurrent_registrations_from_processes_get_distinct_versions(
     registered = [e for e in registry.audit_log("bikes:") if e.action == "register"]
     assert sorted(e.subject for e in registered) == sorted(f"bikes:{n}" for n in numbers)
     assert Counter(e.actor for e in registered) == {f"worker-{n}": each for n in range(workers)}
+
+
+def promote_one(url: str, artifacts_root: str, version: int) -> bool:
+    """Runs in a spawned process: wait for every worker, then promote ``version``."""
+    db = Database(url)
+    try:
+        registry = make_registry(db, ArtifactStore(artifacts_root))
+        registry.versions("bikes")  # connect first, so the race is the promotion itself
+        _start.wait(timeout=120)
+        try:
+            registry.promote("bikes", version, "production", actor=f"process-{version}")
+        except InvalidState:
+            return False
+        return True
+    finally:
+        db.dispose()
+
+
+@pytest.mark.slow
+def test_concurrent_promotions_from_processes_leave_one_production_version(
+    postgres_registry: tuple[str, Registry], artifacts: ArtifactStore
+) -> None:
+    url, registry = postgres_registry
+    model, sig = fit(), signature()
+    count = 4
+    for _ in range(count):
+        registry.register("bikes", model, flavor="sklearn", signature=sig, actor="a", **EVIDENCE)
+    context = multiprocessing.get_context("spawn")
+    barrier = context.Barrier(count)
+    with context.Pool(count, initializer=_set_start, initargs=(barrier,)) as pool:
+        outcomes = pool.starmap(
+            promote_one, [(url, artifacts.root, v) for v in range(1, count + 1)]
+        )
+
+    final = stages(registry)
+    assert list(final.values()).count("production") == 1
+    won = [v for v, ok in zip(range(1, count + 1), outcomes, strict=True) if ok]
+    assert set(won) == {v for v, s in final.items() if s in ("production", "archived")}
+    transitions = [e for e in registry.audit_log("bikes:") if e.action == "transition"]
+    assert sorted(int(e.subject.split(":")[1]) for e in transitions) == sorted(won)
 
 
 def test_concurrent_promotions_leave_exactly_one_production_version(

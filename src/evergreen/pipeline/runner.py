@@ -19,7 +19,7 @@ from evergreen.core.clock import Clock, SystemClock
 from evergreen.core.ids import new_id
 from evergreen.data.snapshots import DatasetStore
 from evergreen.data.splits import describe, split
-from evergreen.errors import DataValidationFailed, EvergreenError
+from evergreen.errors import DataValidationFailed, EvergreenError, PromotionRefused
 from evergreen.flavors import Signature
 from evergreen.pipeline.code_version import code_version
 from evergreen.pipeline.project import Project
@@ -200,9 +200,10 @@ class PipelineRunner:
             out.update(schema=schema_source)
             report = ValidationReport(anomalies=check_batch(raw, schema), drift=None)
             result.validation = report
+            validation_id = new_id("val")
             self.runs.add_validation_report(
                 ValidationReportRow(
-                    id=new_id("val"),
+                    id=validation_id,
                     created_at=self.clock.now(),
                     run_id=run_id,
                     dataset_version_id=version.id,
@@ -236,7 +237,8 @@ class PipelineRunner:
             model = project.build_model()
             t0 = time.perf_counter()
             model.fit(train[features], train[project.target])
-            out.update(estimator=type(model).__name__, seconds=round(time.perf_counter() - t0, 3))
+            train_seconds = round(time.perf_counter() - t0, 3)
+            out.update(estimator=type(model).__name__, seconds=train_seconds)
         say(f"train: {type(model).__name__} on {len(train)} rows")
 
         metric = get_metric(project.metric_name)
@@ -298,6 +300,13 @@ class PipelineRunner:
                 gate=verdict.to_dict(),
                 code_version=code_version(project.root),
                 tags={"trigger_event_id": trigger_event_id, "reason": reason},
+                validation={
+                    "passed": report.passed,
+                    "report_id": validation_id,
+                    "errors": len(report.errors),
+                    "warnings": len(report.warnings),
+                },
+                runtime_metrics={"train_seconds": train_seconds},
             )
             result.model_version = row.version
             out.update(model=project.name, version=row.version)
@@ -306,13 +315,18 @@ class PipelineRunner:
         if project.automation >= 1 and verdict.passed:
             out = {}
             with self._step(run_id, "promote", out):
-                self.registry.promote(
-                    project.name,
-                    row.version,
-                    "production",
-                    actor=self.actor,
-                    reason=f"{reason}; gate: {verdict.reason}",
-                )
+                try:
+                    self.registry.promote(
+                        project.name,
+                        row.version,
+                        "production",
+                        actor=self.actor,
+                        reason=f"{reason}; gate: {verdict.reason}",
+                    )
+                except PromotionRefused as refused:  # e.g. approvals are still to come
+                    out.update(stage=row.stage, awaiting=refused.missing)
+                    say(f"promote: {project.name} version {row.version} waits: {refused}")
+                    return
                 result.promoted = True
                 out.update(stage="production")
             say(f"promote: {project.name} version {row.version} is now in production")

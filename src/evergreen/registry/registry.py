@@ -12,10 +12,17 @@ from typing import TYPE_CHECKING, Any
 
 from evergreen.core.clock import Clock, SystemClock
 from evergreen.core.ids import ModelRef, check_name, new_id, ordered_id
-from evergreen.errors import IntegrityFailure, InvalidInput, NotFound
+from evergreen.errors import (
+    IntegrityFailure,
+    InvalidInput,
+    InvalidState,
+    NotFound,
+    PromotionRefused,
+)
+from evergreen.registry.governance import Evidence, evidence_of
 from evergreen.store.artifacts import ArtifactStore
 from evergreen.store.models import ModelRepository
-from evergreen.store.tables import AuditEventRow, ModelRow, ModelVersionRow
+from evergreen.store.tables import ApprovalRow, AuditEventRow, ModelRow, ModelVersionRow
 
 if TYPE_CHECKING:  # the flavors (scikit-learn) and pandas load with the first model, not here
     import pandas as pd
@@ -102,11 +109,15 @@ class Registry:
         gate: dict[str, Any] | None = None,
         code_version: dict[str, Any] | None = None,
         tags: dict[str, Any] | None = None,
+        validation: dict[str, Any] | None = None,
+        description: str = "",
+        owner: str = "",
+        runtime_metrics: dict[str, Any] | None = None,
     ) -> ModelVersionRow:
         """Store the artifact, verify it, then create the next version (development stage)."""
         from evergreen.flavors import get_flavor
 
-        owner = self.models.require_model(name)
+        model_row = self.models.require_model(name)
         handler = get_flavor(flavor)
         blob = self.artifacts.put_bytes(handler.save(model))
         self.artifacts.get_bytes(blob.sha256)  # read back: a version never points at bad bytes
@@ -115,7 +126,7 @@ class Registry:
         def build(version: int) -> ModelVersionRow:
             return ModelVersionRow(
                 id=new_id("mv"),
-                model_id=owner.id,
+                model_id=model_row.id,
                 version=version,
                 created_at=now,
                 stage="development",
@@ -132,12 +143,16 @@ class Registry:
                 gate=gate or {},
                 code_version=code_version or {},
                 tags=tags or {},
+                validation=validation or {},
+                description=description,
+                owner=owner or actor,
+                runtime_metrics=runtime_metrics or {},
             )
 
         audit = self._audit(
             actor, "register", name, to_state="development", details={"run_id": run_id}
         )
-        return self.models.add_version(owner, build, audit)
+        return self.models.add_version(model_row, build, audit)
 
     def get_version(self, name: str, version: int) -> ModelVersionRow:
         return self.models.get_version(name, version)
@@ -156,6 +171,16 @@ class Registry:
         ref = ModelRef.parse(ref) if isinstance(ref, str) else ref
         if ref.version is not None:
             return self.models.get_version(ref.name, ref.version)
+        if ref.stage is not None and ref.stage not in STAGES:
+            found = self.models.by_alias(ref.name, ref.stage)
+            if found is None:
+                aliases = self.models.aliases(ref.name)
+                known = ", ".join(sorted(aliases)) or "none"
+                raise NotFound(
+                    f"model {ref.name!r} has no stage or alias {ref.stage!r} (stages: "
+                    f"{', '.join(STAGES)}; aliases: {known})"
+                )
+            return found
         stage = check_stage(ref.stage or "production")
         rows = self.models.in_stage(ref.name, stage)
         if not rows:
@@ -167,10 +192,40 @@ class Registry:
         return rows[0]
 
     def promote(
-        self, name: str, version: int, stage: str, *, actor: str, reason: str = ""
+        self,
+        name: str,
+        version: int,
+        stage: str,
+        *,
+        actor: str,
+        reason: str = "",
+        force: bool = False,
     ) -> ModelVersionRow:
-        """Move a version to a stage; promoting to production archives the previous one."""
+        """Move a version to a stage; promoting to production archives the previous one.
+
+        Production requires the version's evidence (see :mod:`evergreen.registry.governance`);
+        without it the promotion is refused (``PromotionRefused`` naming what is missing)
+        unless ``force`` is given with a ``reason``, which the audit log records as an override.
+        """
         check_stage(stage)
+        details: dict[str, Any] = {}
+        if stage == "production":
+            evidence = self.evidence(name, version)
+            details = {"evidence": evidence.to_dict()}
+            if not evidence.complete:
+                if not force:
+                    raise PromotionRefused(
+                        f"cannot promote {name}:{version} to production: "
+                        + "; ".join(evidence.missing)
+                        + ". Provide the evidence, or override with --force --reason TEXT "
+                        "(recorded in the audit log)",
+                        evidence.missing,
+                    )
+                if not reason.strip():
+                    raise InvalidInput(
+                        "an override of missing evidence needs a reason (--reason TEXT)"
+                    )
+                details["override"] = True
 
         def audits(row: ModelVersionRow, displaced: list[ModelVersionRow]) -> list[AuditEventRow]:
             events = [
@@ -192,12 +247,118 @@ class Registry:
                     from_state=row.stage,
                     to_state=stage,
                     reason=reason,
+                    details=details,
                 )
             )
             return events
 
         row, _ = self.models.set_stage(name, version, stage, audits)
         return row
+
+    # -- governance -------------------------------------------------------------------------
+    def configure(
+        self,
+        name: str,
+        *,
+        actor: str,
+        approvers: list[str] | None = None,
+        required_approvals: int | None = None,
+        owner: str | None = None,
+        description: str | None = None,
+        reason: str = "",
+    ) -> ModelRow:
+        """Change who owns a model and who must approve its promotions to production."""
+        model = self.models.require_model(name)
+        changes: dict[str, Any] = {}
+        if approvers is not None:
+            changes["approvers"] = sorted({check_name(a, "approver") for a in approvers})
+        if required_approvals is not None:
+            changes["required_approvals"] = required_approvals
+        if owner is not None:
+            changes["owner"] = owner
+        if description is not None:
+            changes["description"] = description
+        needed = changes.get("required_approvals", model.required_approvals)
+        named = changes.get("approvers", model.approvers or [])
+        if needed < 0 or needed > len(named):
+            raise InvalidInput(
+                f"required approvals must be between 0 and the number of approvers "
+                f"({len(named)}), got {needed}"
+            )
+        before = {k: getattr(model, k) for k in changes}
+        audit = self._audit(
+            actor, "configure", name, reason=reason, details={"from": before, "to": changes}
+        )
+        return self.models.update_model(name, changes, audit)
+
+    def evidence(self, name: str, version: int) -> Evidence:
+        """What version ``version`` shows for production: gate, validation, approvals."""
+        model = self.models.require_model(name)
+        row = self.models.get_version(name, version)
+        return evidence_of(model, row, self.models.approvals(row.id))
+
+    def approve(
+        self,
+        name: str,
+        version: int,
+        approver: str,
+        *,
+        decision: str = "approve",
+        comment: str = "",
+    ) -> ApprovalRow:
+        """Record an approver's decision on a version; only the model's approvers may."""
+        if decision not in ("approve", "reject"):
+            raise InvalidInput(f"decision must be 'approve' or 'reject', got {decision!r}")
+        model = self.models.require_model(name)
+        row = self.models.get_version(name, version)
+        if approver not in (model.approvers or []):
+            named = ", ".join(model.approvers or []) or "none"
+            raise InvalidState(
+                f"{approver!r} is not an approver of {name!r} (approvers: {named}); "
+                f"name them with `evergreen models configure {name} --approver NAME`"
+            )
+        approval = ApprovalRow(
+            id=ordered_id("appr"),
+            version_id=row.id,
+            approver=approver,
+            decision=decision,
+            at=self.clock.now(),
+            comment=comment,
+        )
+        audit = self._audit(approver, decision, f"{name}:{version}", reason=comment)
+        return self.models.add_approval(approval, audit)
+
+    def approvals(self, name: str, version: int) -> list[ApprovalRow]:
+        return self.models.approvals(self.models.get_version(name, version).id)
+
+    def set_alias(
+        self, name: str, alias: str, version: int, *, actor: str, reason: str = ""
+    ) -> ModelVersionRow:
+        """Point ``alias`` (``champion``, ``challenger``) at a version; ``NAME@ALIAS`` then
+        resolves to it."""
+        check_name(alias, "alias")
+        if alias in STAGES:
+            raise InvalidInput(f"{alias!r} is a stage; choose another alias name")
+
+        def audit(previous: int | None) -> AuditEventRow:
+            return self._audit(
+                actor,
+                "set_alias",
+                f"{name}@{alias}",
+                from_state=None if previous is None else str(previous),
+                to_state=str(version),
+                reason=reason,
+            )
+
+        self.models.set_alias(name, alias, version, actor, self.clock.now(), audit)
+        return self.models.get_version(name, version)
+
+    def remove_alias(self, name: str, alias: str, *, actor: str, reason: str = "") -> None:
+        audit = self._audit(actor, "remove_alias", f"{name}@{alias}", reason=reason)
+        self.models.remove_alias(name, alias, audit)
+
+    def aliases(self, name: str) -> dict[str, int]:
+        return self.models.aliases(name)
 
     def load(self, name: str, version: int) -> LoadedModel:
         """The version's model, loaded only after its bytes match the registry's checksum."""
@@ -223,8 +384,14 @@ class Registry:
 
         return pd.read_parquet(io.BytesIO(self.artifacts.get_bytes(sha)))
 
-    def audit_log(self, name: str | None = None) -> list[AuditEventRow]:
-        return self.models.audit_events(name)
+    def audit_log(self, subject: str | None = None) -> list[AuditEventRow]:
+        """Audit events, oldest first: all; a model's (``NAME``: the model, its versions and
+        its aliases); or those whose subject starts with ``NAME:``/``NAME@...``."""
+        events = self.models.audit_events(subject)
+        if subject is None or ":" in subject or "@" in subject:
+            return events
+        mine = (f"{subject}:", f"{subject}@")
+        return [e for e in events if e.subject == subject or e.subject.startswith(mine)]
 
 
 def version_dict(name: str, row: ModelVersionRow) -> dict[str, Any]:
@@ -249,6 +416,10 @@ def version_dict(name: str, row: ModelVersionRow) -> dict[str, Any]:
         "gate": row.gate,
         "code_version": row.code_version,
         "tags": row.tags,
+        "description": row.description,
+        "owner": row.owner,
+        "validation": row.validation,
+        "runtime_metrics": row.runtime_metrics,
     }
 
 

@@ -28,6 +28,7 @@ from evergreen.serving.errors import error_response, install_error_handlers, sta
 from evergreen.serving.model_cache import ModelCache
 from evergreen.serving.prediction_log import PredictionLogWriter
 from evergreen.serving.protocols import v2
+from evergreen.serving.registry_api import Lineage, registry_router
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +47,11 @@ def create_app(
     log_writer: PredictionLogWriter | None,
     *,
     poll_interval: float = 1.0,
+    api_token: str | None = None,
+    lineage: Lineage | None = None,
 ) -> FastAPI:
-    """The gateway app; ``app.state.cache`` is its ``ModelCache``."""
+    """The gateway app; ``app.state.cache`` is its ``ModelCache``. It also serves the
+    registry's REST API under ``/api/v1`` (writes need ``api_token``)."""
     cache = ModelCache(registry, poll_interval=poll_interval)
 
     @asynccontextmanager
@@ -66,6 +70,7 @@ def create_app(
     app = FastAPI(title="evergreen gateway", version=_server_version(), lifespan=lifespan)
     app.state.cache = cache
     install_error_handlers(app)
+    app.include_router(registry_router(registry, token=api_token, lineage=lineage))
 
     def answered_by(model: LoadedModel, body: dict[str, Any]) -> JSONResponse:
         return JSONResponse(body, headers={VERSION_HEADER: str(model.version)})

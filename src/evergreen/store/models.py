@@ -7,13 +7,27 @@ version per model (a partial unique index), so concurrent promotions cannot both
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from evergreen.errors import AlreadyExists, InvalidState, ModelNotFound, VersionNotFound
+from evergreen.errors import (
+    AlreadyExists,
+    InvalidState,
+    ModelNotFound,
+    NotFound,
+    VersionNotFound,
+)
 from evergreen.store.database import Database
-from evergreen.store.tables import AuditEventRow, ModelRow, ModelVersionRow
+from evergreen.store.tables import (
+    ApprovalRow,
+    AuditEventRow,
+    ModelAliasRow,
+    ModelRow,
+    ModelVersionRow,
+)
 
 RETRIES = 5
 
@@ -46,6 +60,17 @@ class ModelRepository:
     def list_models(self) -> list[ModelRow]:
         with self.db.session() as s:
             return list(s.scalars(sa.select(ModelRow).order_by(ModelRow.name)))
+
+    def update_model(self, name: str, changes: dict[str, Any], audit: AuditEventRow) -> ModelRow:
+        """Change a model's settings (owner, description, approvers) with its audit event."""
+        with self.db.session() as s:
+            row = s.scalar(sa.select(ModelRow).where(ModelRow.name == name))
+            if row is None:
+                raise ModelNotFound(name)
+            for key, value in changes.items():
+                setattr(row, key, value)
+            s.add(audit)
+        return row
 
     # -- versions ---------------------------------------------------------------------------
     def add_version(
@@ -157,6 +182,100 @@ class ModelRepository:
                 "check `evergreen models show` and retry"
             ) from None
         return row, displaced
+
+    # -- aliases ----------------------------------------------------------------------------
+    def set_alias(
+        self,
+        model: str,
+        alias: str,
+        version: int,
+        set_by: str,
+        at: datetime,
+        audit: Callable[[int | None], AuditEventRow],
+    ) -> int | None:
+        """Point ``alias`` at a version (moving it if it exists); returns the version it left.
+
+        ``audit`` builds the audit event from that previous version, in the same transaction.
+        """
+        with self.db.session() as s:
+            target = s.scalar(self._versions_of(model).where(ModelVersionRow.version == version))
+            if target is None:
+                self.require_model(model)
+                raise VersionNotFound(model, version)
+            row = s.scalar(
+                sa.select(ModelAliasRow)
+                .where(ModelAliasRow.model_id == target.model_id, ModelAliasRow.alias == alias)
+                .with_for_update()
+            )
+            previous = None
+            if row is None:
+                s.add(
+                    ModelAliasRow(
+                        id=f"alias-{target.model_id}-{alias}"[:80],
+                        model_id=target.model_id,
+                        alias=alias,
+                        version_id=target.id,
+                        set_at=at,
+                        set_by=set_by,
+                    )
+                )
+            else:
+                previous = s.scalar(
+                    sa.select(ModelVersionRow.version).where(ModelVersionRow.id == row.version_id)
+                )
+                row.version_id, row.set_at, row.set_by = target.id, at, set_by
+            s.add(audit(previous))
+        return previous
+
+    def remove_alias(self, model: str, alias: str, audit: AuditEventRow) -> None:
+        owner = self.require_model(model)
+        with self.db.session() as s:
+            row = s.scalar(
+                sa.select(ModelAliasRow).where(
+                    ModelAliasRow.model_id == owner.id, ModelAliasRow.alias == alias
+                )
+            )
+            if row is None:
+                raise NotFound(f"model {model!r} has no alias {alias!r}")
+            s.delete(row)
+            s.add(audit)
+
+    def aliases(self, model: str) -> dict[str, int]:
+        """Every alias of a model and the version it points at."""
+        owner = self.require_model(model)
+        with self.db.session() as s:
+            query = (
+                sa.select(ModelAliasRow.alias, ModelVersionRow.version)
+                .join(ModelVersionRow, ModelVersionRow.id == ModelAliasRow.version_id)
+                .where(ModelAliasRow.model_id == owner.id)
+                .order_by(ModelAliasRow.alias)
+            )
+            return {str(alias): int(version) for alias, version in s.execute(query)}
+
+    def by_alias(self, model: str, alias: str) -> ModelVersionRow | None:
+        with self.db.session() as s:
+            return s.scalar(
+                self._versions_of(model)
+                .join(ModelAliasRow, ModelAliasRow.version_id == ModelVersionRow.id)
+                .where(ModelAliasRow.alias == alias)
+            )
+
+    # -- approvals --------------------------------------------------------------------------
+    def add_approval(self, row: ApprovalRow, audit: AuditEventRow) -> ApprovalRow:
+        with self.db.session() as s:
+            s.add(row)
+            s.add(audit)
+        return row
+
+    def approvals(self, version_id: str) -> list[ApprovalRow]:
+        """A version's approval decisions, oldest first."""
+        with self.db.session() as s:
+            query = (
+                sa.select(ApprovalRow)
+                .where(ApprovalRow.version_id == version_id)
+                .order_by(ApprovalRow.at, ApprovalRow.id)
+            )
+            return list(s.scalars(query))
 
     # -- audit ------------------------------------------------------------------------------
     def add_audit(self, row: AuditEventRow) -> None:

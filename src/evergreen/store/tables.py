@@ -18,10 +18,14 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    event,
     text,
 )
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from evergreen.errors import InvalidState
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -137,6 +141,10 @@ class ModelRow(Base):
     description: Mapped[str] = mapped_column(Text, default="")
     task: Mapped[str] = mapped_column(String(32))
     target: Mapped[str | None] = mapped_column(String(128))
+    owner: Mapped[str] = mapped_column(String(128), default="")
+    # Governance: who may approve a promotion to production, and how many must.
+    approvers: Mapped[list[Any]] = mapped_column(default=list)
+    required_approvals: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class ModelVersionRow(Base):
@@ -170,6 +178,36 @@ class ModelVersionRow(Base):
     gate: Mapped[dict[str, Any]]
     code_version: Mapped[dict[str, Any]]
     tags: Mapped[dict[str, Any]]
+    description: Mapped[str] = mapped_column(Text, default="")
+    owner: Mapped[str] = mapped_column(String(128), default="")
+    # The data validation the version's training data passed (report id, errors, warnings).
+    validation: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    runtime_metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class ModelAliasRow(Base):
+    """A name (``champion``, ``challenger``) pointing at one version of a model; movable."""
+
+    __tablename__ = "model_aliases"
+    __table_args__ = (UniqueConstraint("model_id", "alias", name="uq_model_aliases_model_alias"),)
+    id: Mapped[str] = mapped_column(String(80), primary_key=True)
+    model_id: Mapped[str] = mapped_column(ForeignKey("models.id"), index=True)
+    alias: Mapped[str] = mapped_column(String(64))
+    version_id: Mapped[str] = mapped_column(ForeignKey("model_versions.id"))
+    set_at: Mapped[datetime]
+    set_by: Mapped[str] = mapped_column(String(128))
+
+
+class ApprovalRow(Base):
+    """An approver's decision on a version (append-only; the newest per approver counts)."""
+
+    __tablename__ = "approvals"
+    id: Mapped[str] = mapped_column(String(80), primary_key=True)
+    version_id: Mapped[str] = mapped_column(ForeignKey("model_versions.id"), index=True)
+    approver: Mapped[str] = mapped_column(String(128))
+    decision: Mapped[str] = mapped_column(String(16))  # "approve" or "reject"
+    at: Mapped[datetime]
+    comment: Mapped[str] = mapped_column(Text, default="")
 
 
 class AuditEventRow(Base):
@@ -245,3 +283,19 @@ class FileStatRow(Base):
     rows: Mapped[int] = mapped_column(BigInteger)
     dtypes: Mapped[dict[str, Any]]
     recorded_at: Mapped[datetime]
+
+
+# Versions are immutable once registered: only the stage moves (aliases and approvals live in
+# their own tables). Enforced for every ORM write, whoever makes it.
+_MUTABLE_VERSION_FIELDS = frozenset({"stage"})
+
+
+@event.listens_for(ModelVersionRow, "before_update")
+def _versions_are_immutable(_mapper: Any, _connection: Any, target: ModelVersionRow) -> None:
+    state = sa_inspect(target)
+    changed = {a.key for a in state.attrs if a.history.has_changes()} - _MUTABLE_VERSION_FIELDS
+    if changed:
+        raise InvalidState(
+            f"model versions are immutable once registered; cannot change {sorted(changed)} of "
+            f"version {target.version}: register a new version instead"
+        )
