@@ -8,12 +8,10 @@ from typing import Annotated, Any
 import typer
 
 from evergreen.cli.context import context
-from evergreen.cli.output import console, handle_errors, print_json, print_table
+from evergreen.cli.output import JsonFlag, console, handle_errors, print_json, print_table
 from evergreen.store.tables import DatasetVersionRow
 
 app = typer.Typer(help="Versioned datasets.", no_args_is_help=True)
-
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 
 
 def dataset_dict(row: DatasetVersionRow) -> dict[str, Any]:

@@ -15,8 +15,16 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from evergreen.cli.context import context
-from evergreen.cli.data import JsonFlag, app
-from evergreen.cli.output import console, errors, fail, handle_errors, print_json, print_table
+from evergreen.cli.data import app
+from evergreen.cli.output import (
+    JsonFlag,
+    console,
+    errors,
+    fail,
+    handle_errors,
+    print_json,
+    print_table,
+)
 from evergreen.data.sources import FORMATS, read_file
 from evergreen.errors import InvalidInput, NotFound
 

@@ -14,7 +14,7 @@ from evergreen import bootstrap
 from evergreen.cli import data, models
 from evergreen.cli import data_checks as data_checks  # registers `data schema|validate|drift`
 from evergreen.cli.context import context
-from evergreen.cli.output import console, fail, handle_errors, print_json
+from evergreen.cli.output import JsonFlag, console, fail, handle_errors, print_json
 
 
 class _Cli(typer.Typer):
@@ -43,7 +43,6 @@ app.add_typer(db_app, name="db")
 ProjectOption = Annotated[
     Path, typer.Option("--project", "-p", help="Project file defining `project = eg.Project(...)`.")
 ]
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 
 
 @db_app.command("upgrade")

@@ -11,13 +11,11 @@ from typing import Annotated, Any
 import typer
 
 from evergreen.cli.context import context
-from evergreen.cli.output import console, handle_errors, print_json, print_table
+from evergreen.cli.output import JsonFlag, console, handle_errors, print_json, print_table
 from evergreen.errors import InvalidInput
 from evergreen.registry import STAGES, version_dict
 
 app = typer.Typer(help="Registered models and their versions.", no_args_is_help=True)
-
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 
 
 @app.command("list")

@@ -6,7 +6,7 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 from functools import wraps
-from typing import Any, ParamSpec, TypeVar
+from typing import Annotated, Any, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
@@ -21,6 +21,9 @@ from evergreen.errors import (
     NotFound,
     Unavailable,
 )
+
+# The --json flag every command that lists or shows something takes.
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 
 console = Console()
 errors = Console(stderr=True)
