@@ -8,5 +8,13 @@ def test_public_names_are_sorted_and_exported() -> None:
     for name in serving.__all__:
         assert getattr(serving, name).__module__.startswith("evergreen.serving.")
     public = {n for n in dir(serving) if not n.startswith("_")}
-    modules = {"app", "errors", "model_cache", "prediction_log", "protocols", "server"}
+    modules = {
+        "app",
+        "errors",
+        "model_cache",
+        "prediction_log",
+        "protocols",
+        "registry_api",
+        "server",
+    }
     assert public - modules == set(serving.__all__)
