@@ -201,3 +201,30 @@ def test_run_records_code_version_and_project_spec(
     assert row.params["reason"] == "unit test"
     assert "git_commit" in row.code_version
     assert row.outcome["model_version"] == 1
+
+
+def test_the_gate_judges_slices_and_records_them(
+    runner: PipelineRunner, context: Context, project: Project, hourly: pd.DataFrame, landing: Path
+) -> None:
+    from evergreen.training.gate import GateSpec
+
+    project.gate = GateSpec(slices=("workingday", "hr"), max_slice_regression=0.5)
+    land(hourly.iloc[:2000], landing, "week-000")
+    first = runner.run(project)
+    assert first.status == "succeeded", first.error
+    assert first.gate is not None
+    assert {s["value"] for s in first.gate.slices if s["column"] == "workingday"} == {"0", "1"}
+    assert all(s["baseline"] is None for s in first.gate.slices)
+
+    land(hourly.iloc[2000:3000], landing, "week-001")
+    second = runner.run(project)
+    assert second.gate is not None and second.gate.baseline_version == 1
+    slices = {(s["column"], s["value"]): s for s in second.gate.slices}
+    assert all(s["baseline"] is not None and s["rows"] >= 30 for s in slices.values())
+    stored = context.registry.get_version(project.name, second.model_version or 0).gate
+    assert stored["slices"] == second.gate.slices
+
+    project.gate = GateSpec(slices=("region",))
+    failed = runner.run(project)
+    assert failed.status == "failed" and failed.error is not None
+    assert "the gate slices by ['region']" in failed.error

@@ -79,6 +79,52 @@ def run(
 
 @app.command()
 @handle_errors
+def reproduce(
+    name: str,
+    version: int,
+    project_file: Annotated[
+        Path | None,
+        typer.Option("--project", "-p", help="Project file (default: the one the run recorded)."),
+    ] = None,
+    json_out: JsonFlag = False,
+) -> None:
+    """Train VERSION again from its recorded data and split; exit 1 unless identical."""
+    from evergreen.pipeline.project import load_project
+    from evergreen.pipeline.reproduce import reproduce as reproduce_version
+
+    ctx = context()
+    if project_file is None:
+        row = ctx.registry.get_version(name, version)
+        run = ctx.runs.get_run(row.run_id) if row.run_id else None
+        recorded = run.params.get("project_file") if run is not None else None
+        if not recorded:
+            raise fail(f"{name}:{version}'s run recorded no project file; pass --project FILE", 2)
+        project_file = Path(recorded)
+    project = load_project(project_file)
+    result = reproduce_version(ctx.registry, ctx.datasets, ctx.runs, project, name, version)
+    if json_out:
+        print_json(result.to_dict())
+    else:
+        same = {True: "identical", False: "DIFFERENT"}
+        console.print(
+            f"{name}:{version} on {result.dataset_version}: {result.metric} recorded "
+            f"{result.recorded:.6g}, reproduced {result.reproduced:.6g} "
+            f"({same[result.metrics_identical]}); "
+            f"predictions {same[result.predictions_identical]}; "
+            f"artifact {same[result.artifact_identical]}",
+            highlight=False,
+        )
+        if result.packages_changed:
+            changes = ", ".join(f"{k} {a} → {b}" for k, (a, b) in result.packages_changed.items())
+            console.print(f"packages changed since: {changes}", highlight=False)
+        if result.code_then.get("git_commit") != result.code_now.get("git_commit"):
+            console.print("the code changed since (another git commit)", highlight=False)
+    if not result.identical:
+        raise typer.Exit(1)
+
+
+@app.command()
+@handle_errors
 def trigger(
     project_file: ProjectOption,
     reason: Annotated[str, typer.Option(help="Why; recorded with the run.")] = "manual trigger",

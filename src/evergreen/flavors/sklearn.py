@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+import re
+import zipfile
 from typing import Any
 
 from evergreen.errors import IntegrityFailure
@@ -17,8 +20,7 @@ class SklearnFlavor(Flavor):
     def save(self, model: Any) -> bytes:
         import skops.io as sio  # imported on use: it loads all of scikit-learn
 
-        data: bytes = sio.dumps(model)
-        return data
+        return _stable_zip(sio.dumps(model))
 
     def load(self, data: bytes) -> Any:
         import skops.io as sio
@@ -31,3 +33,39 @@ class SklearnFlavor(Flavor):
                 "re-save it with plain scikit-learn estimators"
             )
         return sio.loads(data, trusted=untrusted)
+
+
+def _stable_zip(data: bytes) -> bytes:
+    """The same archive, made byte-for-byte reproducible: the same model always gives the same
+    bytes (so the same sha256), which ``evergreen reproduce`` compares.
+
+    skops names each array file, and tags each object, with its Python ``id`` (a memory
+    address) and zips with the current time; here files and ids are renumbered by their order
+    of first mention in ``schema.json`` (consistently, so shared objects stay shared), the
+    entries sorted and timestamped 1980-01-01.
+    """
+    source = zipfile.ZipFile(io.BytesIO(data))
+    schema = source.read("schema.json").decode()
+    names: dict[str, str] = {}
+    for found in _ARRAY_FILE.finditer(schema):
+        names.setdefault(found.group(1), f"{len(names):06d}.npy")
+    schema = _ARRAY_FILE.sub(lambda m: f'"{names[m.group(1)]}"', schema)
+    ids: dict[str, str] = {}  # object ids (memory addresses) that tie shared objects together
+    for found in _OBJECT_ID.finditer(schema):
+        ids.setdefault(found.group(1), str(len(ids) + 1))
+    schema = _OBJECT_ID.sub(lambda m: f'"__id__": {ids[m.group(1)]}', schema)
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as target:
+        entries = sorted(source.infolist(), key=lambda e: names.get(e.filename, e.filename))
+        for entry in entries:
+            name = names.get(entry.filename, entry.filename)
+            fixed = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+            fixed.compress_type = entry.compress_type
+            fixed.external_attr = entry.external_attr
+            body = schema.encode() if name == "schema.json" else source.read(entry.filename)
+            target.writestr(fixed, body)
+    return out.getvalue()
+
+
+_ARRAY_FILE = re.compile(r'"(\d+\.npy)"')
+_OBJECT_ID = re.compile(r'"__id__": (\d+)')

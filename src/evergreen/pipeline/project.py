@@ -98,6 +98,7 @@ class Project:
     triggers: Triggers = field(default_factory=Triggers)
     automation: int = 1
     root: Path = field(default_factory=Path.cwd)
+    file: Path | None = None  # the project file it was loaded from, recorded with each run
 
     def __post_init__(self) -> None:
         check_name(self.name, "project name")
@@ -176,4 +177,5 @@ def load_project(path: str | Path) -> Project:
     if not isinstance(project, Project):
         raise InvalidInput(f"{path}: defines no `project = evergreen.Project(...)`")
     project.root = file.resolve().parent
+    project.file = file.resolve()
     return project

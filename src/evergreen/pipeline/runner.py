@@ -18,10 +18,11 @@ import pandas as pd
 from evergreen.core.clock import Clock, SystemClock
 from evergreen.core.ids import new_id
 from evergreen.data.snapshots import DatasetStore
-from evergreen.data.splits import describe, split
+from evergreen.data.splits import describe
 from evergreen.errors import DataValidationFailed, EvergreenError, PromotionRefused
 from evergreen.flavors import Signature
 from evergreen.pipeline.code_version import code_version
+from evergreen.pipeline.fitting import fit_model, package_versions, predict, prepare_split
 from evergreen.pipeline.project import Project
 from evergreen.registry import Registry
 from evergreen.store.artifacts import ArtifactStore
@@ -35,6 +36,7 @@ from evergreen.store.tables import (
 )
 from evergreen.training.gate import GateVerdict, judge
 from evergreen.training.metrics import get_metric
+from evergreen.training.slices import slice_scores
 from evergreen.validation import (
     Schema,
     ValidationReport,
@@ -149,7 +151,12 @@ class PipelineRunner:
                 dataset_version_id=None,
                 trigger_event_id=trigger_event_id,
                 code_version=code_version(project.root),
-                params={"project": project.spec(), "reason": reason},
+                params={
+                    "project": project.spec(),
+                    "project_file": str(project.file) if project.file else None,
+                    "reason": reason,
+                    "packages": package_versions(),
+                },
                 outcome={},
                 error=None,
             )
@@ -226,27 +233,20 @@ class PipelineRunner:
 
         out = {}
         with self._step(run_id, "prepare", out):
-            prepared = project.prepared(raw)
-            features = project.feature_columns(prepared)
-            prepared = prepared.dropna(subset=[project.target])
-            train, holdout = split(prepared, project.split)
+            features, train, holdout = prepare_split(project, raw)
             out.update(features=features, **describe(project.split, train, holdout))
 
         out = {}
         with self._step(run_id, "train", out):
-            model = project.build_model()
-            t0 = time.perf_counter()
-            model.fit(train[features], train[project.target])
-            train_seconds = round(time.perf_counter() - t0, 3)
+            model, train_seconds = fit_model(project, train, features)
             out.update(estimator=type(model).__name__, seconds=train_seconds)
         say(f"train: {type(model).__name__} on {len(train)} rows")
 
         metric = get_metric(project.metric_name)
         out = {}
         with self._step(run_id, "evaluate", out):
-            score = metric(
-                holdout[project.target].to_numpy(), np.asarray(model.predict(holdout[features]))
-            )
+            candidate_pred = predict(model, holdout, features)
+            score = metric(holdout[project.target].to_numpy(), candidate_pred)
             result.metrics = {metric.name: score}
             out.update(metric=metric.name, score=score, holdout_rows=len(holdout))
         say(f"evaluate: {metric.name} = {score:.4g} on {len(holdout)} holdout rows")
@@ -254,18 +254,29 @@ class PipelineRunner:
         out = {}
         with self._step(run_id, "gate", out):
             baseline_score: float | None = None
+            baseline_pred: np.ndarray | None = None
+            y_true = holdout[project.target].to_numpy()
             if production is not None:
                 loaded = self.registry.load(project.name, production.version)
                 if set(loaded.signature.input_names) <= set(holdout.columns):
-                    baseline_score = metric(
-                        holdout[project.target].to_numpy(), loaded.predict(holdout)
-                    )
+                    baseline_pred = np.asarray(loaded.predict(holdout))
+                    baseline_score = metric(y_true, baseline_pred)
+            slices = slice_scores(
+                holdout,
+                project.gate.slices,
+                y_true,
+                candidate_pred,
+                baseline_pred,
+                metric,
+                min_rows=project.gate.min_slice_rows,
+            )
             verdict = judge(
                 project.gate,
                 metric.name,
                 score,
                 baseline_score,
                 production.version if production is not None else None,
+                slices,
             )
             if production is not None and baseline_score is None:
                 verdict = verdict.model_copy(
