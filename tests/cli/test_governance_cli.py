@@ -7,6 +7,7 @@ import csv
 import io
 import json
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -96,3 +97,27 @@ def test_aliases_and_lineage(new_home: NewHome, trained: Trained) -> None:
     assert removed.returncode == 0, removed.stderr
     again = home.run("models", "alias", MODEL, "champion", "--remove")
     assert again.returncode == 3 and "no alias 'champion'" in again.stderr
+
+
+def test_models_import_from_the_cli(new_home: NewHome, tmp_path: Path) -> None:
+    import joblib
+    import numpy as np
+    import pandas as pd
+    import skops.io as sio
+    from sklearn.linear_model import LinearRegression
+
+    frame = pd.DataFrame({"temp": np.linspace(0, 1, 30), "hum": np.linspace(1, 0, 30)})
+    model = LinearRegression().fit(frame, frame["temp"] * 2)
+    (tmp_path / "m.skops").write_bytes(sio.dumps(model))
+    joblib.dump(model, tmp_path / "m.joblib")
+    home = new_home()
+
+    imported = home.json("models", "import", "outside", tmp_path / "m.skops")
+    assert (imported["version"], imported["tags"]["format"]) == (1, "skops")
+    assert [c["name"] for c in imported["signature"]["inputs"]] == ["temp", "hum"]
+
+    refused = home.run("models", "import", "outside", tmp_path / "m.joblib")
+    assert refused.returncode == 2 and "--trust-pickle" in refused.stderr
+    trusted = home.run("models", "import", "outside", tmp_path / "m.joblib", "--trust-pickle")
+    assert trusted.returncode == 0, trusted.stderr
+    assert "as outside version 2 (2 inputs, regression)" in trusted.stdout

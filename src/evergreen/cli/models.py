@@ -311,3 +311,42 @@ def lineage(name: str, version: int, json_out: JsonFlag = False) -> None:
     if code:
         dirty = " + uncommitted changes" if code.get("dirty") else ""
         console.print(f"code: {code.get('git_commit') or 'not in git'}{dirty}", highlight=False)
+
+
+@app.command("import")
+@handle_errors
+def import_(
+    name: str,
+    path: Annotated[Path, typer.Argument(help="A .skops/.joblib file or an MLflow model folder.")],
+    flavor: Annotated[str, typer.Option(help="The model's flavor.")] = "sklearn",
+    signature: Annotated[
+        Path | None, typer.Option(help="A signature JSON file (inputs, output, task).")
+    ] = None,
+    trust_pickle: Annotated[
+        bool, typer.Option("--trust-pickle", help="Allow loading a pickle (runs its code).")
+    ] = False,
+    description: Annotated[str, typer.Option(help="What the model is.")] = "",
+    json_out: JsonFlag = False,
+) -> None:
+    """Register a model trained elsewhere as the next version of NAME (stored as skops)."""
+    from evergreen.registry.importing import import_model, read_signature
+
+    ctx = context()
+    row = import_model(
+        ctx.registry,
+        name,
+        path,
+        flavor=flavor,
+        actor=ctx.settings.actor,
+        signature=read_signature(signature) if signature is not None else None,
+        trust_pickle=trust_pickle,
+        description=description,
+    )
+    if json_out:
+        print_json(version_dict(name, row))
+    else:
+        console.print(
+            f"imported {path} as {name} version {row.version} "
+            f"({len(row.signature['inputs'])} inputs, {row.signature['task']})",
+            highlight=False,
+        )
