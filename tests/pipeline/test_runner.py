@@ -12,6 +12,7 @@ from evergreen import bootstrap
 from evergreen.bootstrap import Context
 from evergreen.pipeline.project import Project
 from evergreen.pipeline.runner import PipelineRunner
+from evergreen.validation.statistics import DatasetStatistics
 
 STEPS = ["ingest", "validate", "prepare", "train", "evaluate", "gate", "register", "promote"]
 
@@ -42,6 +43,12 @@ def test_first_run_registers_and_promotes(
     assert version.dataset_version_id == result.dataset_version
     assert version.run_id == result.run_id
     assert set(version.baseline) >= {"schema", "features_schema", "reference_sha256", "drift"}
+    statistics = DatasetStatistics.from_dict(version.baseline["statistics"])
+    assert statistics.columns["temp"].mean is not None
+    assert statistics.columns["temp"].sketch is None  # the summary only
+    assert version.tags["split"] == project.split.model_dump()
+    assert version.validation["passed"] is True
+    assert version.runtime_metrics["train_seconds"] > 0
     expected = [c for c in project.prepared(hourly.iloc[:2000]).columns if c != "cnt"]
     assert [c["name"] for c in version.signature["inputs"]] == expected
     # The registered model predicts what a model trained on the same rows predicts.

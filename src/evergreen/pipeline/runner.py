@@ -310,7 +310,12 @@ class PipelineRunner:
                 baseline=baseline,
                 gate=verdict.to_dict(),
                 code_version=code_version(project.root),
-                tags={"trigger_event_id": trigger_event_id, "reason": reason},
+                tags={
+                    "trigger_event_id": trigger_event_id,
+                    "reason": reason,
+                    # training and validation data: the version's rows, split so
+                    "split": project.split.model_dump(),
+                },
                 validation={
                     "passed": report.passed,
                     "report_id": validation_id,
@@ -375,9 +380,14 @@ class PipelineRunner:
         buffer = io.BytesIO()
         sample.reset_index(drop=True).to_parquet(buffer, index=False)
         blob = self.artifacts.put_bytes(buffer.getvalue())
+        statistics = compute_statistics(features)
         return {
             "schema": schema.to_dict(),
-            "features_schema": infer_schema(compute_statistics(features)).to_dict(),
+            "features_schema": infer_schema(statistics).to_dict(),
+            # the summary of the training features, without the merge sketches
+            "statistics": statistics.model_dump(
+                mode="json", exclude={"columns": {"__all__": {"sketch"}}}
+            ),
             "reference_sha256": blob.sha256,
             "reference_rows": len(sample),
             "drift": project.drift.model_dump(),
