@@ -15,7 +15,7 @@ import pytest
 
 from evergreen.data import file_scan
 from evergreen.data.snapshots import DatasetStore
-from evergreen.errors import InvalidInput, InvalidState
+from evergreen.errors import InvalidInput, InvalidState, Unavailable
 from evergreen.store.artifacts import ArtifactStore
 from evergreen.store.database import Database
 from evergreen.store.datasets import DatasetRepository
@@ -184,3 +184,38 @@ def test_a_file_that_changes_while_it_is_read_is_refused(
         store.snapshot(path)
     assert store.log() == []
     assert blobs(store.artifacts) == []
+
+
+@pytest.mark.usefixtures("streaming")
+def test_a_failing_counter_neither_hangs_nor_records(
+    make_store: Callable[[str], DatasetStore], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    feed = file_scan._CsvCounter._feed
+    fed: list[int] = []
+
+    def failing_feed(self: file_scan._CsvCounter, chunk: bytes) -> None:
+        fed.append(len(chunk))
+        if len(fed) == 3:
+            raise RuntimeError("counter broke")
+        feed(self, chunk)
+
+    monkeypatch.setattr(file_scan._CsvCounter, "_feed", failing_feed)
+    store = make_store("store")
+    with pytest.raises(RuntimeError, match="counter broke"):
+        store.snapshot(DAY)  # 7-byte chunks: thousands more after the failure, all drained
+    assert store.log() == [] and blobs(store.artifacts) == []
+
+
+@pytest.mark.usefixtures("streaming")
+def test_a_failed_copy_is_unavailable_and_leaves_nothing(
+    make_store: Callable[[str], DatasetStore], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def disk_full(source: Path, target: Path) -> None:
+        Path(target).write_bytes(b"partial")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(file_scan.shutil, "copyfile", disk_full)
+    store = make_store("store")
+    with pytest.raises(Unavailable, match="No space left on device"):
+        store.snapshot(DAY)
+    assert store.log() == [] and blobs(store.artifacts) == []

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from evergreen.data.sources import read_bytes
-from evergreen.errors import InvalidInput, InvalidState
+from evergreen.errors import InvalidInput, InvalidState, Unavailable
 
 FULL_PARSE_BYTES = 64 * 2**20
 HEAD_BYTES = 2**20
@@ -63,7 +63,7 @@ def scan_large(path: Path, fmt: str, name: str, staged: Path | None) -> Scan:
     counter = _CsvCounter() if fmt == "csv" else None
     workers = []
     if staged is not None:
-        workers.append(_Worker(lambda: shutil.copyfile(path, staged)))
+        workers.append(_Worker(lambda: _copy(path, staged)))
     if counter is not None:
         workers.append(_Worker(counter.run))
     try:
@@ -83,6 +83,13 @@ def scan_large(path: Path, fmt: str, name: str, staged: Path | None) -> Scan:
     else:
         rows, dtypes = counter.shape(path, name)
     return Scan(digest, size, rows, dtypes, staged)
+
+
+def _copy(source: Path, staged: Path) -> None:
+    try:
+        shutil.copyfile(source, staged)  # in the kernel (sendfile) where the OS allows
+    except OSError as exc:
+        raise Unavailable(f"cannot copy {source} into the artifact store: {exc}") from None
 
 
 def _hash(path: Path, counter: _CsvCounter | None) -> tuple[str, int]:
@@ -134,8 +141,16 @@ class _CsvCounter:
         self._decoder = codecs.getincrementaldecoder("utf-8")()
 
     def run(self) -> None:
+        # Keep draining after a failure: the reading thread must never block on a full queue.
+        failure: Exception | None = None
         while (chunk := self.chunks.get()) is not None:
-            self._feed(chunk)
+            if failure is None:
+                try:
+                    self._feed(chunk)
+                except Exception as exc:  # raised again by the caller's join()
+                    failure = exc
+        if failure is not None:
+            raise failure
         self._check_utf8(b"", final=True)
 
     def _feed(self, chunk: bytes) -> None:
