@@ -31,11 +31,6 @@ class VersionSchema:
     origin: Literal["inferred", "edited", "inferred now"]
     saved: DatasetSchemaRow | None = None
 
-    def describe(self) -> str:
-        if self.saved is None:
-            return "inferred from the data (none saved)"
-        return f"saved {self.saved.created_at:%Y-%m-%d %H:%M} ({self.origin}, {self.saved.id})"
-
 
 class SavedSchemas:
     def __init__(
