@@ -1,4 +1,4 @@
-"""Side-by-side benchmarks for issue 3 ("Speed and memory"); figures in ``RESULTS.md``.
+"""Side-by-side benchmarks for issues 3 ("Speed and memory") and 4 (registry); see ``RESULTS.md``.
 
 Run all with ``python -m benchmarks`` or one with ``python -m benchmarks snapshot``. Generated
 data lives in a temporary directory (``BENCH_TMP`` to choose its parent), never in the repo.

@@ -1,4 +1,4 @@
-"""``python -m benchmarks [snapshot|resnapshot|drift|stats ...]``: run all, or those named."""
+"""``python -m benchmarks [snapshot|resnapshot|drift|stats|registry ...]``: all, or those named."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ BENCHMARKS = {
     "resnapshot": "benchmarks.resnapshot",
     "drift": "benchmarks.drift",
     "stats": "benchmarks.stats_memory",
+    "registry": "benchmarks.registry",
 }
 
 

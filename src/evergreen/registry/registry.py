@@ -45,6 +45,7 @@ class Registry:
         self.models = models
         self.artifacts = artifacts
         self.clock = clock or SystemClock()
+        self._model_ids: dict[str, ModelRow] = {}  # name → row, for the id register needs
 
     def _audit(
         self,
@@ -117,7 +118,8 @@ class Registry:
         """Store the artifact, verify it, then create the next version (development stage)."""
         from evergreen.flavors import get_flavor
 
-        model_row = self.models.require_model(name)
+        model_row = self._model_ids.get(name) or self.models.require_model(name)
+        self._model_ids[name] = model_row  # models are never renamed or deleted
         handler = get_flavor(flavor)
         blob = self.artifacts.put_bytes(handler.save(model))
         self.artifacts.get_bytes(blob.sha256)  # read back: a version never points at bad bytes
@@ -293,9 +295,8 @@ class Registry:
 
     def evidence(self, name: str, version: int) -> Evidence:
         """What version ``version`` shows for production: gate, validation, approvals."""
-        model = self.models.require_model(name)
-        row = self.models.get_version(name, version)
-        return evidence_of(model, row, self.models.approvals(row.id))
+        model, row, approvals = self.models.version_evidence(name, version)
+        return evidence_of(model, row, approvals)
 
     def approve(
         self,

@@ -65,7 +65,9 @@ class Database:
         except sa.exc.ArgumentError as exc:
             raise InvalidInput(f"invalid database URL {url!r}: {exc}") from None
         self.url = parsed
-        kwargs: dict[str, Any] = {"pool_pre_ping": True}
+        # A server may drop idle connections: ping before use. A SQLite file cannot, and the
+        # ping would cost every session an extra statement.
+        kwargs: dict[str, Any] = {"pool_pre_ping": parsed.get_backend_name() != "sqlite"}
         if parsed.get_backend_name() == "sqlite":
             if parsed.database and parsed.database != ":memory:":
                 Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.schema import ColumnDefault
 
 from evergreen.errors import (
     AlreadyExists,
@@ -24,12 +26,36 @@ from evergreen.store.database import Database
 from evergreen.store.tables import (
     ApprovalRow,
     AuditEventRow,
+    Base,
     ModelAliasRow,
     ModelRow,
     ModelVersionRow,
 )
 
 RETRIES = 5
+
+
+def _insert(session: Session, row: Base) -> None:
+    """INSERT a new row with one Core statement, without the unit of work's bookkeeping.
+
+    Attributes left unset get their column's default, set on the object too, as a flush would;
+    after the commit, :func:`make_transient_to_detached` makes the object what a flush and a
+    commit leave behind (detached, every attribute loaded).
+    """
+    mapper = sa.inspect(type(row))
+    values: dict[str, Any] = {}
+    for attr in mapper.column_attrs:
+        column = attr.columns[0]
+        if attr.key in row.__dict__:
+            value = row.__dict__[attr.key]
+        else:
+            default = column.default
+            value = None
+            if isinstance(default, ColumnDefault):
+                value = default.arg(None) if default.is_callable else default.arg
+            setattr(row, attr.key, value)
+        values[column.key] = value
+    session.execute(sa.insert(cast(sa.Table, mapper.local_table)), values)
 
 
 class ModelRepository:
@@ -80,23 +106,27 @@ class ModelRepository:
         for _ in range(RETRIES):
             try:
                 with self.db.session() as s:
-                    # Lock the model's row: concurrent writers queue here instead of colliding.
-                    s.execute(
-                        sa.select(ModelRow.id).where(ModelRow.id == model.id).with_for_update()
-                    )
+                    if self.db.dialect != "sqlite":
+                        # Lock the model's row: concurrent writers queue here instead of
+                        # colliding. (A SQLite transaction begins IMMEDIATE, holding the
+                        # database's write lock already; SQLite has no row locks.)
+                        s.execute(
+                            sa.select(ModelRow.id).where(ModelRow.id == model.id).with_for_update()
+                        )
                     current = s.scalar(
                         sa.select(sa.func.max(ModelVersionRow.version)).where(
                             ModelVersionRow.model_id == model.id
                         )
                     )
                     row = build((current or 0) + 1)
-                    s.add(row)
-                    s.flush()
                     audit.subject = f"{model.name}:{row.version}"
-                    s.add(audit)
-                return row
+                    _insert(s, row)
+                    _insert(s, audit)
             except IntegrityError:
                 continue
+            make_transient_to_detached(row)
+            make_transient_to_detached(audit)
+            return row
         raise InvalidState(
             f"could not allocate a version number for {model.name!r} after {RETRIES} tries"
         )
@@ -260,6 +290,23 @@ class ModelRepository:
                 .where(ModelAliasRow.alias == alias)
             )
 
+    def version_evidence(
+        self, model: str, version: int
+    ) -> tuple[ModelRow, ModelVersionRow, list[ApprovalRow]]:
+        """A model, one of its versions and that version's approvals, read in one transaction
+        (what a promotion to production checks)."""
+        with self.db.session() as s:
+            found = s.execute(
+                sa.select(ModelRow, ModelVersionRow)
+                .join(ModelVersionRow, ModelVersionRow.model_id == ModelRow.id)
+                .where(ModelRow.name == model, ModelVersionRow.version == version)
+            ).first()
+            if found is not None:
+                owner, row = found
+                return owner, row, list(s.scalars(self._approvals_of(row.id)))
+        self.require_model(model)
+        raise VersionNotFound(model, version)
+
     # -- approvals --------------------------------------------------------------------------
     def add_approval(self, row: ApprovalRow, audit: AuditEventRow) -> ApprovalRow:
         with self.db.session() as s:
@@ -270,12 +317,15 @@ class ModelRepository:
     def approvals(self, version_id: str) -> list[ApprovalRow]:
         """A version's approval decisions, oldest first."""
         with self.db.session() as s:
-            query = (
-                sa.select(ApprovalRow)
-                .where(ApprovalRow.version_id == version_id)
-                .order_by(ApprovalRow.at, ApprovalRow.id)
-            )
-            return list(s.scalars(query))
+            return list(s.scalars(self._approvals_of(version_id)))
+
+    @staticmethod
+    def _approvals_of(version_id: str) -> sa.Select[ApprovalRow]:
+        return (
+            sa.select(ApprovalRow)
+            .where(ApprovalRow.version_id == version_id)
+            .order_by(ApprovalRow.at, ApprovalRow.id)
+        )
 
     # -- audit ------------------------------------------------------------------------------
     def add_audit(self, row: AuditEventRow) -> None:
