@@ -67,6 +67,7 @@ def test_approvals_gate_production_and_overrides_are_recorded(
     exported = home.run("models", "audit", MODEL, "--format", "csv")
     rows = list(csv.DictReader(io.StringIO(exported.stdout)))
     actions = [(r["actor"], r["action"], r["subject"]) for r in rows]
+    assert all(r["id"].startswith("audit") for r in rows)
     assert ("carol", "configure", MODEL) in actions
     assert ("alice", "approve", f"{MODEL}:2") in actions
     override = [r for r in rows if r["action"] == "transition" and r["subject"] == f"{MODEL}:1"]
@@ -75,7 +76,7 @@ def test_approvals_gate_production_and_overrides_are_recorded(
     assert details["override"] is True
     assert details["evidence"]["missing"] == ["needs 1 more approval(s) from alice, bob"]
     as_json = json.loads(home.run("models", "audit", MODEL, "--format", "json").stdout)
-    assert [e["action"] for e in as_json] == [r["action"] for r in rows]
+    assert [(e["id"], e["action"]) for e in as_json] == [(r["id"], r["action"]) for r in rows]
 
 
 def test_aliases_and_lineage(new_home: NewHome, trained: Trained) -> None:

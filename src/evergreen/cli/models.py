@@ -13,7 +13,7 @@ import typer
 from evergreen.cli.context import context
 from evergreen.cli.output import JsonFlag, console, handle_errors, print_json, print_table
 from evergreen.errors import InvalidInput
-from evergreen.registry import STAGES, version_dict
+from evergreen.registry import STAGES, audit_dict, version_dict
 
 app = typer.Typer(help="Registered models and their versions.", no_args_is_help=True)
 
@@ -213,7 +213,17 @@ def alias(
     console.print(f"{name}@{alias_name} → version {version}", highlight=False)
 
 
-AUDIT_FIELDS = ("at", "actor", "action", "subject", "from_state", "to_state", "reason", "details")
+AUDIT_FIELDS = (
+    "id",
+    "at",
+    "actor",
+    "action",
+    "subject",
+    "from_state",
+    "to_state",
+    "reason",
+    "details",
+)
 
 
 @app.command()
@@ -232,19 +242,7 @@ def audit(
     if name is not None:
         registry.get_model(name)
     events = registry.audit_log(name)
-    records = [
-        {
-            "at": e.at.isoformat(),
-            "actor": e.actor,
-            "action": e.action,
-            "subject": e.subject,
-            "from_state": e.from_state,
-            "to_state": e.to_state,
-            "reason": e.reason,
-            "details": e.details,
-        }
-        for e in events
-    ]
+    records = [audit_dict(e) for e in events]
     if fmt == "table" and output is None:
         print_table(
             "audit log",

@@ -1,5 +1,5 @@
 """The model registry."""
 
-from evergreen.registry.registry import STAGES, Registry, version_dict
+from evergreen.registry.registry import STAGES, Registry, audit_dict, version_dict
 
-__all__ = ["STAGES", "Registry", "version_dict"]
+__all__ = ["STAGES", "Registry", "audit_dict", "version_dict"]

@@ -424,5 +424,20 @@ def version_dict(name: str, row: ModelVersionRow) -> dict[str, Any]:
     }
 
 
+def audit_dict(event: AuditEventRow) -> dict[str, Any]:
+    """A JSON-ready view of an audit event, as the CLI export and the API show it."""
+    return {
+        "id": event.id,
+        "at": _iso(event.at),
+        "actor": event.actor,
+        "action": event.action,
+        "subject": event.subject,
+        "from_state": event.from_state,
+        "to_state": event.to_state,
+        "reason": event.reason,
+        "details": event.details,
+    }
+
+
 def _iso(value: datetime) -> str:
     return value.isoformat()

@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Header, HTTPException
 from pydantic import BaseModel, ConfigDict, Field
 
-from evergreen.registry import Registry, version_dict
+from evergreen.registry import Registry, audit_dict, version_dict
 from evergreen.registry.registry import STAGES
 
 Lineage = Callable[[str, int], dict[str, Any]]
@@ -155,19 +155,6 @@ def registry_router(
     def audit(model: str | None = None) -> list[dict[str, Any]]:
         if model is not None:
             registry.get_model(model)
-        return [
-            {
-                "id": e.id,
-                "at": e.at.isoformat(),
-                "actor": e.actor,
-                "action": e.action,
-                "subject": e.subject,
-                "from_state": e.from_state,
-                "to_state": e.to_state,
-                "reason": e.reason,
-                "details": e.details,
-            }
-            for e in registry.audit_log(model)
-        ]
+        return [audit_dict(e) for e in registry.audit_log(model)]
 
     return router
