@@ -10,6 +10,12 @@ VENV := .venv
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 export UV_PYTHON_DOWNLOADS := never
 
+# PyTorch's CPU build (the `torch` extra): from a local wheel when the machine keeps one, else
+# from PyTorch's CPU index. PyPI's default build would bring about 3 GB of CUDA libraries.
+TORCH_WHEEL := $(firstword $(wildcard /opt/wheels/torch-*+cpu-cp3*-manylinux*_x86_64.whl))
+TORCH_SPEC := $(if $(TORCH_WHEEL),$(TORCH_WHEEL),torch --index-url https://download.pytorch.org/whl/cpu --extra-index-url https://pypi.org/simple)
+SYNC := $(UV) sync --frozen --all-extras --no-extra torch --inexact --compile-bytecode --python $(PYTHON)
+
 .PHONY: demo test check lint format env clean bench
 
 env: $(VENV)/.synced
@@ -19,7 +25,8 @@ $(UV):
 	$(TOOLS)/bin/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
 
 $(VENV)/.synced: uv.lock pyproject.toml | $(UV)
-	$(UV) sync --frozen --all-extras --compile-bytecode --python $(PYTHON)
+	$(SYNC)
+	$(VENV)/bin/python -c "import torch" 2>/dev/null || $(UV) pip install --python $(VENV)/bin/python --compile-bytecode $(TORCH_SPEC)
 	@touch $@
 
 demo: $(VENV)/.synced
@@ -31,7 +38,7 @@ test: $(VENV)/.synced
 
 # Benchmarks run side by side with the tools users would otherwise pick (DVC, Evidently, ...).
 bench: $(VENV)/.synced
-	$(UV) sync --frozen --all-extras --compile-bytecode --group bench --python $(PYTHON)
+	$(SYNC) --group bench
 	$(VENV)/bin/python -m benchmarks $(BENCH_ARGS)
 
 check: $(VENV)/.synced

@@ -54,6 +54,10 @@ class DataValidationFailed(EvergreenError):
     """A batch of data has error-severity anomalies; the run stops."""
 
 
+class TrainingFailed(EvergreenError):
+    """No candidate could be trained: every trial failed, timed out or was pruned."""
+
+
 class GateFailed(EvergreenError):
     """A candidate model did not pass the promotion gate."""
 
