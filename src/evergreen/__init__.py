@@ -16,9 +16,30 @@ if _typing.TYPE_CHECKING:
     from evergreen.pipeline.project import Project as Project
     from evergreen.pipeline.project import Triggers as Triggers
     from evergreen.pipeline.project import load_project as load_project
+    from evergreen.pipeline.steps import Step as Step
+    from evergreen.pipeline.steps import step as step
+    from evergreen.training.candidates import Candidate as Candidate
+    from evergreen.training.candidates import Choice as Choice
+    from evergreen.training.candidates import Float as Float
+    from evergreen.training.candidates import Int as Int
+    from evergreen.training.candidates import SearchSpec as SearchSpec
     from evergreen.training.gate import GateSpec as GateSpec
 
-__all__ = ["DriftPolicy", "GateSpec", "Project", "SplitSpec", "Triggers", "load_project"]
+__all__ = [
+    "Candidate",
+    "Choice",
+    "DriftPolicy",
+    "Float",
+    "GateSpec",
+    "Int",
+    "Project",
+    "SearchSpec",
+    "SplitSpec",
+    "Step",
+    "Triggers",
+    "load_project",
+    "step",
+]
 
 _HOMES = {
     "DriftPolicy": "evergreen.pipeline.project",
@@ -27,6 +48,13 @@ _HOMES = {
     "SplitSpec": "evergreen.data.splits",
     "Triggers": "evergreen.pipeline.project",
     "load_project": "evergreen.pipeline.project",
+    "Step": "evergreen.pipeline.steps",
+    "step": "evergreen.pipeline.steps",
+    "Candidate": "evergreen.training.candidates",
+    "Choice": "evergreen.training.candidates",
+    "Float": "evergreen.training.candidates",
+    "Int": "evergreen.training.candidates",
+    "SearchSpec": "evergreen.training.candidates",
 }
 
 

@@ -84,7 +84,14 @@ def build(settings: Settings | None = None, clock: Clock | None = None) -> Conte
 def pipeline_runner(ctx: Context) -> PipelineRunner:
     from evergreen.pipeline.runner import PipelineRunner
 
-    return PipelineRunner(ctx.datasets, ctx.registry, ctx.runs, ctx.artifacts, ctx.clock)
+    return PipelineRunner(
+        ctx.datasets,
+        ctx.registry,
+        ctx.runs,
+        ctx.artifacts,
+        ctx.clock,
+        executor=ctx.settings.executor,
+    )
 
 
 def controller(ctx: Context, projects: dict[str, Project]) -> Controller:

@@ -21,7 +21,11 @@ class Settings(BaseSettings):
     artifacts_url: str | None = Field(
         default=None, description="fsspec URL of the artifact store; default a folder in home"
     )
-    executor: str = Field(default="process", description="inline | process | ray")
+    executor: str | None = Field(
+        default=None,
+        description="where search trials run: inline | process | ray | ray://host:port; "
+        "overrides each project's search.executor (whose default is process)",
+    )
     api_token: str | None = Field(default=None, description="bearer token for control routes")
     actor: str = Field(
         default_factory=lambda: _login_name(),

@@ -65,13 +65,15 @@ def test_serve_answers_v2_requests_and_stops_on_sigterm(
     assert "Traceback" not in log
 
 
-def project_reading(tmp_path: Path, landing: Path) -> Path:
-    """A project file: the example bike project, reading its source from ``landing``."""
+def project_reading(tmp_path: Path, landing: Path, changes: str = "") -> Path:
+    """A project file: the example bike project, reading its source from ``landing``, with
+    ``changes`` (more keyword arguments of ``dataclasses.replace``)."""
     path = tmp_path / "bike_project.py"
     path.write_text(
         "import dataclasses\nimport runpy\n\n"
+        "from sklearn.ensemble import HistGradientBoostingRegressor\n\n"
         f"example = runpy.run_path({str(BIKE_PROJECT)!r})['project']\n"
-        f"project = dataclasses.replace(example, source={str(landing)!r})\n"
+        f"project = dataclasses.replace(example, source={str(landing)!r}{changes})\n"
     )
     return path
 
@@ -80,7 +82,9 @@ def test_up_serves_and_turns_a_trigger_into_a_run(
     new_home: NewHome, trained: Trained, start_server: StartServer, tmp_path: Path
 ) -> None:
     home = new_home(copy_of=trained.home)
-    project = project_reading(tmp_path, trained.data)
+    # Another model: with nothing changed the run would reuse the version already registered.
+    changes = ", model=lambda: HistGradientBoostingRegressor(max_iter=40, random_state=0)"
+    project = project_reading(tmp_path, trained.data, changes)
     server = start_server(home, "up", "--project", project, "--interval", "1")
     assert server.wait_until("/v2/health/live").json() == {"live": True}
 

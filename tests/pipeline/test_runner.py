@@ -14,7 +14,17 @@ from evergreen.pipeline.project import Project
 from evergreen.pipeline.runner import PipelineRunner
 from evergreen.validation.statistics import DatasetStatistics
 
-STEPS = ["ingest", "validate", "prepare", "train", "evaluate", "gate", "register", "promote"]
+STEPS = [
+    "ingest",
+    "validate",
+    "prepare",
+    "split",
+    "train",
+    "evaluate",
+    "gate",
+    "register",
+    "promote",
+]
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from evergreen import bootstrap
-from evergreen.cli import data, models
+from evergreen.cli import data, models, runs
 from evergreen.cli import data_checks as data_checks  # registers `data schema|validate|drift`
 from evergreen.cli.context import context
 from evergreen.cli.output import JsonFlag, console, fail, handle_errors, print_json
@@ -37,6 +37,8 @@ app = _Cli(
 )
 app.add_typer(data.app, name="data")
 app.add_typer(models.app, name="models")
+app.add_typer(runs.app, name="runs")
+app.add_typer(runs.pipeline_app, name="pipeline")
 db_app = typer.Typer(help="The metadata database.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 
@@ -57,24 +59,70 @@ def db_upgrade() -> None:
 @app.command()
 @handle_errors
 def run(
-    project_file: ProjectOption,
+    project_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--project",
+            "-p",
+            help="Project file defining `project = eg.Project(...)` (with --resume: default "
+            "the one the run recorded).",
+        ),
+    ] = None,
     data_path: Annotated[
         str | None,
         typer.Option("--data", help="Train on this path instead of the project's source."),
     ] = None,
+    resume: Annotated[
+        str | None,
+        typer.Option(
+            "--resume",
+            help="Go on from this failed run: same data version; its finished steps are reused.",
+        ),
+    ] = None,
+    no_cache: Annotated[
+        bool, typer.Option("--no-cache", help="Run every step again; reuse nothing.")
+    ] = False,
     json_out: JsonFlag = False,
 ) -> None:
-    """Run the pipeline once: ingest, validate, prepare, train, evaluate, gate, register."""
+    """Run the pipeline: ingest, validate, prepare, split, train, evaluate, gate, register,
+    promote. Steps whose inputs, code and parameters are unchanged are reused."""
+    from evergreen.cli.progress import TrialProgress
     from evergreen.pipeline.project import load_project
 
-    project = load_project(project_file)
     ctx = context()
+    if project_file is None:
+        if resume is None:
+            raise fail("give the project file with --project FILE", 2)
+        project_file = _recorded_project_file(ctx, resume)
+    if resume is not None and data_path is not None:
+        raise fail("--resume keeps the failed run's data version; drop --data", 2)
+    project = load_project(project_file)
     runner = bootstrap.pipeline_runner(ctx)
-    result = runner.run(project, source=data_path, progress=None if json_out else say)
+    with TrialProgress(enabled=not json_out) as trials:
+        result = runner.run(
+            project,
+            source=data_path,
+            progress=None if json_out else trials.say,
+            on_trial=trials.update,
+            resume=resume,
+            use_cache=not no_cache,
+        )
     if json_out:
         print_json(result.to_dict())
     if result.status != "succeeded":
-        raise fail(f"run {result.run_id} failed: {result.error}", 1)
+        step = f" in step {result.failed_step}" if result.failed_step else ""
+        hint = f" (fix it, then: evergreen run --resume {result.run_id})"
+        raise fail(f"run {result.run_id} failed{step}: {result.error}{hint}", 1)
+
+
+def _recorded_project_file(ctx: Any, run_id: str) -> Path:
+    run = ctx.runs.get_run(run_id)
+    if run is None:
+        raise fail(f"no pipeline run {run_id!r}; see `evergreen runs list`", 3)
+    recorded = run.params.get("project_file")
+    if not recorded:
+        raise fail(f"run {run_id} recorded no project file; give it with --project FILE", 2)
+    return Path(recorded)
 
 
 @app.command()

@@ -13,11 +13,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from evergreen.core.ids import check_name
 from evergreen.data.splits import SplitSpec
 from evergreen.errors import InvalidInput, NotFound
+from evergreen.pipeline.graph import Graph, assemble
+from evergreen.pipeline.steps import Step
+from evergreen.training.candidates import Candidate, SearchSpec
 from evergreen.training.gate import GateSpec
 from evergreen.training.metrics import DEFAULT_METRIC, get_metric
 from evergreen.validation.drift.spec import DriftSpec
@@ -81,7 +84,10 @@ class Project:
     """Everything the pipeline needs to (re)train one model.
 
     ``prepare`` turns the raw table into the model's table (features plus the target); the
-    gateway receives the prepared feature columns. ``model`` builds a fresh estimator.
+    gateway receives the prepared feature columns. ``model`` builds a fresh estimator; or
+    ``candidates`` list several, each with a hyper-parameter space that ``search`` explores.
+    ``steps`` adds steps to the pipeline or replaces built-in ones (see
+    :mod:`evergreen.pipeline.steps`).
     """
 
     name: str
@@ -92,6 +98,9 @@ class Project:
     model: Callable[[], Any] | None = None
     features: list[str] | None = None
     metric: str | None = None
+    candidates: list[Candidate] | None = None
+    search: SearchSpec = field(default_factory=SearchSpec)
+    steps: list[Step] = field(default_factory=list)
     split: SplitSpec = field(default_factory=SplitSpec)
     gate: GateSpec = field(default_factory=GateSpec)
     drift: DriftPolicy = field(default_factory=DriftPolicy)
@@ -113,6 +122,23 @@ class Project:
         if metric.task != self.task:
             raise InvalidInput(f"metric {metric.name!r} is for {metric.task}, not {self.task}")
         self.metric = metric.name
+        if self.candidates is not None:
+            if not self.candidates:
+                raise InvalidInput(f"project {self.name!r}: candidates is empty")
+            if self.model is not None:
+                raise InvalidInput(
+                    f"project {self.name!r}: give either model= or candidates=, not both"
+                )
+            names = [c.name for c in self.candidates]
+            if len(set(names)) != len(names):
+                raise InvalidInput(f"project {self.name!r}: candidate names repeat: {names}")
+        self.graph()  # a step that reads what nothing writes is an error now, not mid-run
+
+    def graph(self) -> Graph:
+        """The pipeline: the built-in steps with this project's own."""
+        from evergreen.pipeline.builtin import builtin_steps
+
+        return assemble(builtin_steps(), self.steps)
 
     @property
     def metric_name(self) -> str:
@@ -156,6 +182,9 @@ class Project:
             "task": self.task,
             "metric": self.metric_name,
             "features": self.features,
+            "candidates": [c.spec() for c in self.candidates or []],
+            "search": self.search.model_dump(),
+            "steps": [s.name for s in self.steps],
             "split": self.split.model_dump(),
             "gate": self.gate.model_dump(),
             "drift": self.drift.model_dump(),
@@ -173,6 +202,9 @@ def load_project(path: str | Path) -> Project:
         namespace = runpy.run_path(str(file))
     except SyntaxError as exc:
         raise InvalidInput(f"{path}:{exc.lineno}: syntax error: {exc.msg}") from None
+    except ValidationError as exc:  # a bad SplitSpec, Int(...), GateSpec, ...
+        first = exc.errors()[0]
+        raise InvalidInput(f"{path}: {exc.title}: {first['msg']}") from None
     project = namespace.get("project")
     if not isinstance(project, Project):
         raise InvalidInput(f"{path}: defines no `project = evergreen.Project(...)`")

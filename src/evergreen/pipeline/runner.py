@@ -1,49 +1,41 @@
-"""Runs a project's pipeline: ingest → validate → prepare → train → evaluate → gate → register
-(→ promote, at automation level 1). Every run and step is recorded; a failed run registers
-nothing and leaves production untouched."""
+"""Runs a project's pipeline, a graph of steps (see :mod:`evergreen.pipeline.builtin` for the
+built-in ones): ingest → validate → prepare → split → train → evaluate → gate → register
+(→ promote, at automation level 1).
+
+Every run and step is recorded. A step whose fingerprint (its inputs' fingerprints, its code,
+its parameters, what else it depends on) matches one kept from an earlier run is not run again:
+its outputs are reused, loaded only if a later step needs them. A failed run registers nothing
+and leaves production untouched; ``resume`` reruns it on the same data version, and the steps
+that had succeeded come from the cache.
+"""
 
 from __future__ import annotations
 
-import io
 import time
 import traceback
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from evergreen.core.clock import Clock, SystemClock
 from evergreen.core.ids import new_id
 from evergreen.data.snapshots import DatasetStore
-from evergreen.data.splits import describe
-from evergreen.errors import DataValidationFailed, EvergreenError, PromotionRefused
-from evergreen.flavors import Signature
+from evergreen.errors import EvergreenError, IntegrityFailure, InvalidState, NotFound
+from evergreen.pipeline.artifacts import Lazy, decoder, encode, readable
+from evergreen.pipeline.builtin import STEPS_VERSION, OnTrial, RunContext
 from evergreen.pipeline.code_version import code_version
-from evergreen.pipeline.fitting import fit_model, package_versions, predict, prepare_split
+from evergreen.pipeline.fitting import package_versions
 from evergreen.pipeline.project import Project
+from evergreen.pipeline.steps import Step, code_fingerprint, fingerprint
 from evergreen.registry import Registry
 from evergreen.store.artifacts import ArtifactStore
 from evergreen.store.datasets import DatasetSchemaRepository
 from evergreen.store.runs import RunRepository
-from evergreen.store.tables import (
-    ModelVersionRow,
-    PipelineRunRow,
-    StepRunRow,
-    ValidationReportRow,
-)
-from evergreen.training.gate import GateVerdict, judge
-from evergreen.training.metrics import get_metric
-from evergreen.training.slices import slice_scores
-from evergreen.validation import (
-    Schema,
-    ValidationReport,
-    check_batch,
-    compute_statistics,
-    infer_schema,
-)
+from evergreen.store.tables import ModelVersionRow, PipelineRunRow, StepCacheRow, StepRunRow
+from evergreen.training.gate import GateVerdict
+from evergreen.validation import Schema, compute_statistics, infer_schema
 from evergreen.validation.saved_schemas import SavedSchemas
 
 Progress = Callable[[str], None]
@@ -58,8 +50,10 @@ class RunResult:
     promoted: bool = False
     metrics: dict[str, float] = field(default_factory=dict)
     gate: GateVerdict | None = None
-    validation: ValidationReport | None = None
     error: str | None = None
+    failed_step: str | None = None
+    cached_steps: list[str] = field(default_factory=list)
+    resumed_from: str | None = None
     seconds: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
@@ -72,18 +66,11 @@ class RunResult:
             "metrics": self.metrics,
             "gate": self.gate.to_dict() if self.gate else None,
             "error": self.error,
+            "failed_step": self.failed_step,
+            "cached_steps": self.cached_steps,
+            "resumed_from": self.resumed_from,
             "seconds": round(self.seconds, 3),
         }
-
-
-def _json_params(params: dict[str, Any]) -> dict[str, Any]:
-    safe: dict[str, Any] = {}
-    for key, value in params.items():
-        if isinstance(value, (bool, int, float, str)) or value is None:
-            safe[key] = value
-        else:
-            safe[key] = repr(value)
-    return safe
 
 
 class PipelineRunner:
@@ -95,39 +82,16 @@ class PipelineRunner:
         artifacts: ArtifactStore,
         clock: Clock | None = None,
         actor: str = "pipeline",
+        executor: str | None = None,
     ) -> None:
         self.datasets, self.registry, self.runs = datasets, registry, runs
         self.artifacts = artifacts
         self.clock = clock or SystemClock()
         self.actor = actor
+        self.executor = executor  # overrides the project's search executor (EVERGREEN_EXECUTOR)
         self.schemas = SavedSchemas(
             datasets, DatasetSchemaRepository(datasets.repository.db), self.clock
         )
-
-    @contextmanager
-    def _step(self, run_id: str, name: str, outputs: dict[str, Any]) -> Iterator[None]:
-        step_id = new_id("step")
-        self.runs.add_step(
-            StepRunRow(
-                id=step_id,
-                run_id=run_id,
-                name=name,
-                status="running",
-                started_at=self.clock.now(),
-                finished_at=None,
-                outputs={},
-                error=None,
-            )
-        )
-        try:
-            yield
-        except BaseException as exc:
-            message = str(exc) if isinstance(exc, EvergreenError) else _describe(exc)
-            self.runs.finish_step(
-                step_id, status="failed", at=self.clock.now(), outputs=outputs, error=message
-            )
-            raise
-        self.runs.finish_step(step_id, status="succeeded", at=self.clock.now(), outputs=outputs)
 
     def run(
         self,
@@ -137,9 +101,17 @@ class PipelineRunner:
         trigger_event_id: str | None = None,
         reason: str = "manual run",
         progress: Progress | None = None,
+        on_trial: OnTrial | None = None,
+        resume: str | None = None,
+        use_cache: bool = True,
     ) -> RunResult:
+        """Run ``project``'s pipeline once (see the module); ``resume`` names a failed run to
+        go on from: its data version and source are kept."""
         say = progress or (lambda _message: None)
         started = time.perf_counter()
+        pinned: str | None = None
+        if resume is not None:
+            pinned, source = self._resumable(resume, project)
         run_id = new_id("run")
         self.runs.add_run(
             PipelineRunRow(
@@ -154,21 +126,40 @@ class PipelineRunner:
                 params={
                     "project": project.spec(),
                     "project_file": str(project.file) if project.file else None,
+                    "source": source,
                     "reason": reason,
                     "packages": package_versions(),
+                    "resumed_from": resume,
+                    "cache": use_cache,
                 },
                 outcome={},
                 error=None,
             )
         )
-        result = RunResult(run_id=run_id, status="running")
+        result = RunResult(run_id=run_id, status="running", resumed_from=resume)
+        context = RunContext(
+            runner=self,
+            project=project,
+            run_id=run_id,
+            production=self._production(project),
+            say=say,
+            source=source,
+            dataset_version=pinned,
+            trigger_event_id=trigger_event_id,
+            reason=reason,
+            executor=self.executor,
+            on_trial=on_trial,
+            use_cache=use_cache,
+        )
+        values: dict[str, Lazy] = {}
         try:
-            self._run_steps(project, source, result, trigger_event_id, reason, say)
+            self._execute(project, context, values, result)
             result.status = "succeeded"
         except EvergreenError as exc:
             result.status, result.error = "failed", str(exc)
-        except Exception as exc:  # user code (prepare, model) may raise anything
+        except Exception as exc:  # user code (prepare, model, steps) may raise anything
             result.status, result.error = "failed", _describe(exc)
+        self._outcome(values, result)
         result.seconds = time.perf_counter() - started
         self.runs.finish_run(
             run_id,
@@ -181,173 +172,152 @@ class PipelineRunner:
         say(f"run {run_id} {result.status}" + (f": {result.error}" if result.error else ""))
         return result
 
-    def _run_steps(
-        self,
-        project: Project,
-        source: str | None,
-        result: RunResult,
-        trigger_event_id: str | None,
-        reason: str,
-        say: Progress,
+    def _resumable(self, run_id: str, project: Project) -> tuple[str | None, str | None]:
+        run = self.runs.get_run(run_id)
+        if run is None:
+            raise NotFound(f"no pipeline run {run_id!r}; see `evergreen runs list`")
+        if run.project != project.name:
+            raise InvalidState(
+                f"run {run_id} belongs to project {run.project!r}, not {project.name!r}"
+            )
+        if run.status == "succeeded":
+            raise InvalidState(f"run {run_id} succeeded; there is nothing to resume")
+        if run.status == "running":
+            raise InvalidState(f"run {run_id} is still running (or was killed mid-run)")
+        return run.dataset_version_id, run.params.get("source")
+
+    def _production(self, project: Project) -> ModelVersionRow | None:
+        if not any(m.name == project.name for m in self.registry.list_models()):
+            return None
+        return self.registry.production(project.name)
+
+    def _execute(
+        self, project: Project, context: RunContext, values: dict[str, Lazy], result: RunResult
     ) -> None:
-        run_id = result.run_id
-        production = self.registry.production(project.name) if self._has_model(project) else None
+        graph = project.graph()
+        base = fingerprint({"packages": package_versions(), "steps": STEPS_VERSION})
+        for current in graph.steps:
+            inputs = {name: context.fingerprints[name] for name in current.inputs}
+            step_fp = fingerprint(
+                {
+                    "base": base,
+                    "step": current.name,
+                    "code": code_fingerprint(current.fn),
+                    "params": {k: code_fingerprint(v) for k, v in current.params.items()},
+                    "key": current.key(context) if current.key is not None else None,
+                    "inputs": inputs,
+                }
+            )
+            context.notes = {}
+            try:
+                outputs, cached_from = self._step(current, step_fp, context, values)
+            except BaseException:
+                result.failed_step = current.name
+                raise
+            if cached_from is not None:
+                result.cached_steps.append(current.name)
+            for name, value in outputs.items():
+                lazy = value if isinstance(value, Lazy) else Lazy(value)
+                values[name] = lazy
+                identity = lazy.key if lazy.key is not None else step_fp
+                if not current.cache and lazy.key is None:
+                    identity = f"{step_fp}:{context.run_id}"  # produced fresh each run
+                context.fingerprints[name] = fingerprint({"from": identity, "output": name})
+            if current.name == "ingest":
+                result.dataset_version = str(values["dataset"].get())
 
-        out: dict[str, Any] = {}
-        with self._step(run_id, "ingest", out):
-            version = self.datasets.snapshot(project.source_path(source))
-            raw = self.datasets.load(version.id)
-            result.dataset_version = version.id
-            out.update(dataset_version=version.id, rows=version.rows)
-        say(f"ingest: dataset {version.id} ({version.rows} rows)")
-
-        out = {}
-        with self._step(run_id, "validate", out):
-            schema, kept_schema, schema_source = self._schema(raw, version.id, production)
-            out.update(schema=schema_source)
-            report = ValidationReport(anomalies=check_batch(raw, schema), drift=None)
-            result.validation = report
-            validation_id = new_id("val")
-            self.runs.add_validation_report(
-                ValidationReportRow(
-                    id=validation_id,
+    def _step(
+        self, current: Step, step_fp: str, context: RunContext, values: dict[str, Lazy]
+    ) -> tuple[dict[str, Any], str | None]:
+        """Run one step (or take its outputs from the cache), recording it."""
+        step_id = new_id("step")
+        self.runs.add_step(
+            StepRunRow(
+                id=step_id,
+                run_id=context.run_id,
+                name=current.name,
+                status="running",
+                started_at=self.clock.now(),
+                finished_at=None,
+                outputs={},
+                error=None,
+            )
+        )
+        hit = self._cached(current, step_fp) if current.cache and context.use_cache else None
+        if hit is not None:
+            row, outputs = hit
+            summary = {**row.summary, "fingerprint": step_fp, "cached_from": row.run_id}
+            self.runs.finish_step(step_id, status="cached", at=self.clock.now(), outputs=summary)
+            context.say(f"{current.name}: cached (from run {row.run_id})")
+            return dict(outputs), row.run_id
+        try:
+            produced = current.call(context, {name: values[name].get() for name in current.inputs})
+        except BaseException as exc:
+            message = str(exc) if isinstance(exc, EvergreenError) else _describe(exc)
+            self.runs.finish_step(
+                step_id,
+                status="failed",
+                at=self.clock.now(),
+                outputs={**context.notes, "fingerprint": step_fp},
+                error=message,
+            )
+            raise
+        if current.cache and context.use_cache:
+            kept = {name: encode(_value(v), self.artifacts) for name, v in produced.items()}
+            self.runs.cache_step(
+                StepCacheRow(
+                    fingerprint=step_fp,
+                    step=current.name,
                     created_at=self.clock.now(),
-                    run_id=run_id,
-                    dataset_version_id=version.id,
-                    reference_dataset_version_id=(
-                        production.dataset_version_id if production is not None else None
-                    ),
-                    passed=report.passed,
-                    report=report.to_dict(),
+                    run_id=context.run_id,
+                    outputs=kept,
+                    summary=_json_ready(context.notes),
                 )
             )
-            out.update(
-                passed=report.passed, errors=len(report.errors), warnings=len(report.warnings)
-            )
-            if not report.passed:
-                raise DataValidationFailed(
-                    f"data validation found {len(report.errors)} error(s) in {version.id}:\n"
-                    + report.summary()
+        self.runs.finish_step(
+            step_id,
+            status="succeeded",
+            at=self.clock.now(),
+            outputs={**_json_ready(context.notes), "fingerprint": step_fp},
+        )
+        return produced, None
+
+    def _cached(self, current: Step, step_fp: str) -> tuple[StepCacheRow, dict[str, Lazy]] | None:
+        row = self.runs.cached_step(step_fp)
+        if row is None or row.step != current.name:
+            return None
+        if not all(readable(kept, self.artifacts) for kept in row.outputs.values()):
+            self.runs.forget_step(step_fp)  # its blobs are gone: compute it again
+            return None
+        def damaged(name: str) -> Callable[[IntegrityFailure], Exception]:
+            def explain(failure: IntegrityFailure) -> Exception:
+                self.runs.forget_step(step_fp)
+                return IntegrityFailure(
+                    f"the cached output {name!r} of step {current.name!r} (kept by run "
+                    f"{row.run_id}) is damaged: {failure}; it is forgotten now, so running "
+                    "again computes it afresh"
                 )
-        say(f"validate: {len(report.errors)} errors, {len(report.warnings)} warnings")
 
-        out = {}
-        with self._step(run_id, "prepare", out):
-            features, train, holdout = prepare_split(project, raw)
-            out.update(features=features, **describe(project.split, train, holdout))
+            return explain
 
-        out = {}
-        with self._step(run_id, "train", out):
-            model, train_seconds = fit_model(project, train, features)
-            out.update(estimator=type(model).__name__, seconds=train_seconds)
-        say(f"train: {type(model).__name__} on {len(train)} rows")
+        return row, {
+            name: decoder(kept, self.artifacts, damaged(name))
+            for name, kept in row.outputs.items()
+        }
 
-        metric = get_metric(project.metric_name)
-        out = {}
-        with self._step(run_id, "evaluate", out):
-            candidate_pred = predict(model, holdout, features)
-            score = metric(holdout[project.target].to_numpy(), candidate_pred)
-            result.metrics = {metric.name: score}
-            out.update(metric=metric.name, score=score, holdout_rows=len(holdout))
-        say(f"evaluate: {metric.name} = {score:.4g} on {len(holdout)} holdout rows")
+    @staticmethod
+    def _outcome(values: dict[str, Lazy], result: RunResult) -> None:
+        """What the run produced, from its artifacts (cached or not)."""
+        if "metrics" in values:
+            result.metrics = dict(values["metrics"].get())
+        if "verdict" in values:
+            result.gate = GateVerdict.model_validate(values["verdict"].get())
+        if "model_version" in values:
+            result.model_version = int(values["model_version"].get()["version"])
+        if "promoted" in values:
+            result.promoted = bool(values["promoted"].get())
 
-        out = {}
-        with self._step(run_id, "gate", out):
-            baseline_score: float | None = None
-            baseline_pred: np.ndarray | None = None
-            y_true = holdout[project.target].to_numpy()
-            if production is not None:
-                loaded = self.registry.load(project.name, production.version)
-                if set(loaded.signature.input_names) <= set(holdout.columns):
-                    baseline_pred = np.asarray(loaded.predict(holdout))
-                    baseline_score = metric(y_true, baseline_pred)
-            slices = slice_scores(
-                holdout,
-                project.gate.slices,
-                y_true,
-                candidate_pred,
-                baseline_pred,
-                metric,
-                min_rows=project.gate.min_slice_rows,
-            )
-            verdict = judge(
-                project.gate,
-                metric.name,
-                score,
-                baseline_score,
-                production.version if production is not None else None,
-                slices,
-            )
-            if production is not None and baseline_score is None:
-                verdict = verdict.model_copy(
-                    update={
-                        "passed": False,
-                        "reason": f"production v{production.version} takes other input columns; "
-                        "promote by hand if the change of features is intended",
-                    }
-                )
-            result.gate = verdict
-            out.update(verdict.to_dict())
-        say(f"gate: {'passed' if verdict.passed else 'failed'} ({verdict.reason})")
-
-        out = {}
-        with self._step(run_id, "register", out):
-            self.registry.ensure_model(
-                project.name, task=project.task, target=project.target, actor=self.actor
-            )
-            feature_frame = train[features]
-            baseline = self._baseline(project, kept_schema, feature_frame)
-            row = self.registry.register(
-                project.name,
-                model,
-                flavor="sklearn",
-                signature=Signature.infer(feature_frame, train[project.target], project.task),
-                actor=self.actor,
-                params=_json_params(model.get_params()),
-                metrics={**result.metrics, "holdout_rows": len(holdout), "train_rows": len(train)},
-                dataset_version_id=version.id,
-                run_id=run_id,
-                baseline=baseline,
-                gate=verdict.to_dict(),
-                code_version=code_version(project.root),
-                tags={
-                    "trigger_event_id": trigger_event_id,
-                    "reason": reason,
-                    # training and validation data: the version's rows, split so
-                    "split": project.split.model_dump(),
-                },
-                validation={
-                    "passed": report.passed,
-                    "report_id": validation_id,
-                    "errors": len(report.errors),
-                    "warnings": len(report.warnings),
-                },
-                runtime_metrics={"train_seconds": train_seconds},
-            )
-            result.model_version = row.version
-            out.update(model=project.name, version=row.version)
-        say(f"register: {project.name} version {row.version}")
-
-        if project.automation >= 1 and verdict.passed:
-            out = {}
-            with self._step(run_id, "promote", out):
-                try:
-                    self.registry.promote(
-                        project.name,
-                        row.version,
-                        "production",
-                        actor=self.actor,
-                        reason=f"{reason}; gate: {verdict.reason}",
-                    )
-                except PromotionRefused as refused:  # e.g. approvals are still to come
-                    out.update(stage=row.stage, awaiting=refused.missing)
-                    say(f"promote: {project.name} version {row.version} waits: {refused}")
-                    return
-                result.promoted = True
-                out.update(stage="production")
-            say(f"promote: {project.name} version {row.version} is now in production")
-
-    def _schema(
+    def choose_schema(
         self, raw: pd.DataFrame, dataset_version: str, production: ModelVersionRow | None
     ) -> tuple[Schema, Schema, str]:
         """The schema this run's data is checked against, the one its model version keeps for
@@ -369,29 +339,24 @@ class PipelineRunner:
             return stored, inferred, f"production v{production.version}"
         return inferred, inferred, "inferred from this data"
 
-    def _has_model(self, project: Project) -> bool:
-        return any(m.name == project.name for m in self.registry.list_models())
 
-    def _baseline(self, project: Project, schema: Schema, features: pd.DataFrame) -> dict[str, Any]:
-        """What monitoring needs once this version serves: schemas and a reference sample."""
-        sample = features
-        if len(sample) > project.drift.reference_rows:
-            sample = sample.sample(project.drift.reference_rows, random_state=0)
-        buffer = io.BytesIO()
-        sample.reset_index(drop=True).to_parquet(buffer, index=False)
-        blob = self.artifacts.put_bytes(buffer.getvalue())
-        statistics = compute_statistics(features)
-        return {
-            "schema": schema.to_dict(),
-            "features_schema": infer_schema(statistics).to_dict(),
-            # the summary of the training features, without the merge sketches
-            "statistics": statistics.model_dump(
-                mode="json", exclude={"columns": {"__all__": {"sketch"}}}
-            ),
-            "reference_sha256": blob.sha256,
-            "reference_rows": len(sample),
-            "drift": project.drift.model_dump(),
-        }
+def _value(value: Any) -> Any:
+    return value.get() if isinstance(value, Lazy) else value
+
+
+def _json_ready(notes: dict[str, Any]) -> dict[str, Any]:
+    """A step's record as JSON (numbers from NumPy as Python numbers, the rest by repr)."""
+    import json
+
+    return dict(json.loads(json.dumps(notes, default=_plain)))
+
+
+def _plain(value: Any) -> Any:
+    if hasattr(value, "item"):
+        return value.item()
+    if isinstance(value, tuple | set):
+        return list(value)
+    return repr(value)
 
 
 def _describe(exc: BaseException) -> str:

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from evergreen.errors import NotFound
 from evergreen.store.database import Database
-from evergreen.store.tables import PipelineRunRow, StepRunRow, ValidationReportRow
+from evergreen.store.tables import PipelineRunRow, StepCacheRow, StepRunRow, ValidationReportRow
 
 
 class RunRepository:
@@ -81,3 +81,22 @@ class RunRepository:
         with self.db.session() as s:
             query = sa.select(ValidationReportRow).where(ValidationReportRow.run_id == run_id)
             return list(s.scalars(query))
+
+    def cached_step(self, fingerprint: str) -> StepCacheRow | None:
+        with self.db.session() as s:
+            return s.get(StepCacheRow, fingerprint)
+
+    def cache_step(self, row: StepCacheRow) -> None:
+        """Keep a step's outputs under its fingerprint; a fingerprint already kept (another run
+        computed the same step meanwhile) keeps its first outputs, which are equivalent."""
+        try:
+            with self.db.session() as s:
+                if s.get(StepCacheRow, row.fingerprint) is None:
+                    s.add(row)
+        except sa.exc.IntegrityError:  # another process kept the same fingerprint first
+            pass
+
+    def forget_step(self, fingerprint: str) -> None:
+        """Drop a cache entry whose blobs can no longer be read."""
+        with self.db.session() as s:
+            s.execute(sa.delete(StepCacheRow).where(StepCacheRow.fingerprint == fingerprint))

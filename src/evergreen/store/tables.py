@@ -122,6 +122,20 @@ class StepRunRow(Base):
     error: Mapped[str | None] = mapped_column(Text)
 
 
+class StepCacheRow(Base):
+    """A pipeline step's outputs, kept under the fingerprint of everything it depended on (its
+    inputs' fingerprints, its code, its parameters), so a rerun with nothing changed reuses
+    them. ``outputs`` maps each output name to its blob (sha256) and codec."""
+
+    __tablename__ = "step_cache"
+    fingerprint: Mapped[str] = mapped_column(String(64), primary_key=True)
+    step: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    run_id: Mapped[str] = mapped_column(String(80))
+    outputs: Mapped[dict[str, Any]]
+    summary: Mapped[dict[str, Any]]
+
+
 class ValidationReportRow(Base):
     __tablename__ = "validation_reports"
     id: Mapped[str] = mapped_column(String(80), primary_key=True)
@@ -183,6 +197,9 @@ class ModelVersionRow(Base):
     # The data validation the version's training data passed (report id, errors, warnings).
     validation: Mapped[dict[str, Any]] = mapped_column(default=dict)
     runtime_metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # Other formats of the same model, e.g. {"onnx": {"uri", "sha256", "size"}} or the reason
+    # there is none ({"onnx": {"reason": ...}}); each verified like the artifact itself.
+    exports: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
 
 class ModelAliasRow(Base):
