@@ -91,7 +91,9 @@ def test_code_fingerprints_follow_code_constants_and_helpers(tmp_path: Path) -> 
         file.write_text(source)
         return code_fingerprint(runpy.run_path(str(file))["work"])
 
-    base = "DAYS = 120\ndef helper(x):\n    return x + 1\ndef work(x):\n    return helper(x) * DAYS\n"
+    base = (
+        "DAYS = 120\ndef helper(x):\n    return x + 1\ndef work(x):\n    return helper(x) * DAYS\n"
+    )
     same = fingerprint_of(base)
     assert fingerprint_of(base) == same  # stable across loads
     assert fingerprint_of(base.replace("DAYS = 120", "DAYS = 90")) != same

@@ -289,6 +289,7 @@ class PipelineRunner:
         if not all(readable(kept, self.artifacts) for kept in row.outputs.values()):
             self.runs.forget_step(step_fp)  # its blobs are gone: compute it again
             return None
+
         def damaged(name: str) -> Callable[[IntegrityFailure], Exception]:
             def explain(failure: IntegrityFailure) -> Exception:
                 self.runs.forget_step(step_fp)
@@ -301,8 +302,7 @@ class PipelineRunner:
             return explain
 
         return row, {
-            name: decoder(kept, self.artifacts, damaged(name))
-            for name, kept in row.outputs.items()
+            name: decoder(kept, self.artifacts, damaged(name)) for name, kept in row.outputs.items()
         }
 
     @staticmethod
