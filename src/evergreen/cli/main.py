@@ -149,7 +149,7 @@ def reproduce(
             raise fail(f"{name}:{version}'s run recorded no project file; pass --project FILE", 2)
         project_file = Path(recorded)
     project = load_project(project_file)
-    result = reproduce_version(ctx.registry, ctx.datasets, ctx.runs, project, name, version)
+    result = reproduce_version(bootstrap.pipeline_runner(ctx), project, name, version)
     if json_out:
         print_json(result.to_dict())
     else:

@@ -361,6 +361,7 @@ def register(
             # training and validation data: the version's rows, split so
             "split": project.split.model_dump(),
             "candidate": search.get("candidate"),
+            "search_params": search.get("params") or {},
             "model_fingerprint": same,
         },
         validation=validation,

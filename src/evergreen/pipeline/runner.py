@@ -22,11 +22,17 @@ import pandas as pd
 from evergreen.core.clock import Clock, SystemClock
 from evergreen.core.ids import new_id
 from evergreen.data.snapshots import DatasetStore
-from evergreen.errors import EvergreenError, IntegrityFailure, InvalidState, NotFound
+from evergreen.errors import (
+    EvergreenError,
+    IntegrityFailure,
+    InvalidInput,
+    InvalidState,
+    NotFound,
+)
 from evergreen.pipeline.artifacts import Lazy, decoder, encode, readable
 from evergreen.pipeline.builtin import STEPS_VERSION, OnTrial, RunContext
 from evergreen.pipeline.code_version import code_version
-from evergreen.pipeline.fitting import package_versions
+from evergreen.pipeline.packages import package_versions
 from evergreen.pipeline.project import Project
 from evergreen.pipeline.steps import Step, code_fingerprint, fingerprint
 from evergreen.registry import Registry
@@ -55,6 +61,8 @@ class RunResult:
     cached_steps: list[str] = field(default_factory=list)
     resumed_from: str | None = None
     seconds: float = 0.0
+    # the run's artifacts by name (not serialised): what `reproduce` compares
+    artifacts: dict[str, Lazy] = field(default_factory=dict, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -104,12 +112,15 @@ class PipelineRunner:
         on_trial: OnTrial | None = None,
         resume: str | None = None,
         use_cache: bool = True,
+        dataset_version: str | None = None,
+        until: str | None = None,
     ) -> RunResult:
         """Run ``project``'s pipeline once (see the module); ``resume`` names a failed run to
-        go on from: its data version and source are kept."""
+        go on from: its data version and source are kept. ``dataset_version`` trains on that
+        version instead of a new snapshot; ``until`` stops after the step of that name."""
         say = progress or (lambda _message: None)
         started = time.perf_counter()
-        pinned: str | None = None
+        pinned = dataset_version
         if resume is not None:
             pinned, source = self._resumable(resume, project)
         run_id = new_id("run")
@@ -151,9 +162,9 @@ class PipelineRunner:
             on_trial=on_trial,
             use_cache=use_cache,
         )
-        values: dict[str, Lazy] = {}
+        values: dict[str, Lazy] = result.artifacts
         try:
-            self._execute(project, context, values, result)
+            self._execute(project, context, values, result, until)
             result.status = "succeeded"
         except EvergreenError as exc:
             result.status, result.error = "failed", str(exc)
@@ -192,11 +203,21 @@ class PipelineRunner:
         return self.registry.production(project.name)
 
     def _execute(
-        self, project: Project, context: RunContext, values: dict[str, Lazy], result: RunResult
+        self,
+        project: Project,
+        context: RunContext,
+        values: dict[str, Lazy],
+        result: RunResult,
+        until: str | None = None,
     ) -> None:
         graph = project.graph()
+        steps = list(graph.steps)
+        if until is not None:
+            if until not in graph.names:
+                raise InvalidInput(f"no step {until!r} (steps: {', '.join(graph.names)})")
+            steps = steps[: graph.names.index(until) + 1]
         base = fingerprint({"packages": package_versions(), "steps": STEPS_VERSION})
-        for current in graph.steps:
+        for current in steps:
             inputs = {name: context.fingerprints[name] for name in current.inputs}
             step_fp = fingerprint(
                 {
