@@ -4,10 +4,11 @@ version and split its run recorded, and say whether the result is the same.
 The replay is a run of the project's own pipeline (its added steps included) up to
 ``evaluate``, with nothing taken from the cache, on the recorded data version, with the split
 the run recorded and the candidate and parameters its search chose (so no search runs again);
-it is recorded as a run whose reason says so. Compared: the holdout metric (exactly), the predictions on the holdout (exactly), and the
-artifact's sha256 (the scikit-learn flavor writes byte-for-byte reproducible archives). The
-report also shows what may explain a difference: the code version (git commit and uncommitted
-changes) and the package versions, then and now. Nothing is registered.
+it is recorded as a run whose reason says so. Compared: the holdout metric (exactly), the
+predictions on the holdout (exactly), and the artifact's sha256 (the scikit-learn flavor
+writes byte-for-byte reproducible archives). The report also shows what may explain a
+difference: the code version (git commit and uncommitted changes) and the package versions,
+then and now. Nothing is registered.
 """
 
 from __future__ import annotations
