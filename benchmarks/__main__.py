@@ -11,6 +11,7 @@ BENCHMARKS = {
     "drift": "benchmarks.drift",
     "stats": "benchmarks.stats_memory",
     "registry": "benchmarks.registry",
+    "rerun": "benchmarks.cached_rerun",
 }
 
 
