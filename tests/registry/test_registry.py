@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import multiprocessing
 import threading
 from collections import Counter
@@ -380,3 +381,29 @@ def test_concurrent_promotions_leave_exactly_one_production_version(
     archives = [e for e in registry.audit_log("bikes:") if e.action == "archive"]
     assert sorted(int(e.subject.split(":")[1]) for e in transitions) == sorted(won)
     assert len(archives) == len(won) - 1
+
+
+def test_exports_are_stored_verified_and_explained_when_missing(
+    registry: Registry, artifacts: ArtifactStore
+) -> None:
+    onnx = b"\x08\x07onnx-model-bytes"
+    row = registry.register(
+        "bikes",
+        fit(),
+        flavor="sklearn",
+        signature=signature(),
+        actor="alice",
+        exports={"onnx": onnx, "torchscript": "flavor sklearn has no torchscript export"},
+    )
+    assert registry.export("bikes", row.version, "onnx") == onnx
+    kept = registry.get_version("bikes", row.version).exports
+    assert kept["onnx"]["sha256"] == hashlib.sha256(onnx).hexdigest()
+    assert kept["torchscript"] == {"reason": "flavor sklearn has no torchscript export"}
+    with pytest.raises(NotFound, match="no torchscript export: flavor sklearn has no"):
+        registry.export("bikes", row.version, "torchscript")
+    with pytest.raises(NotFound, match=r"has no coreml export$"):
+        registry.export("bikes", row.version, "coreml")
+
+    Path(artifacts.uri(kept["onnx"]["sha256"])).write_bytes(b"tampered")
+    with pytest.raises(IntegrityFailure):
+        registry.export("bikes", row.version, "onnx")

@@ -114,8 +114,13 @@ class Registry:
         description: str = "",
         owner: str = "",
         runtime_metrics: dict[str, Any] | None = None,
+        exports: dict[str, bytes | str] | None = None,
     ) -> ModelVersionRow:
-        """Store the artifact, verify it, then create the next version (development stage)."""
+        """Store the artifact, verify it, then create the next version (development stage).
+
+        ``exports`` are other formats of the same model (``{"onnx": bytes}``), stored and
+        verified like the artifact, or the reason a format is missing (``{"onnx": "why"}``).
+        """
         from evergreen.flavors import get_flavor
 
         model_row = self._model_ids.get(name) or self.models.require_model(name)
@@ -123,6 +128,14 @@ class Registry:
         handler = get_flavor(flavor)
         blob = self.artifacts.put_bytes(handler.save(model))
         self.artifacts.get_bytes(blob.sha256)  # read back: a version never points at bad bytes
+        kept_exports: dict[str, Any] = {}
+        for fmt, export in (exports or {}).items():
+            if isinstance(export, str):
+                kept_exports[fmt] = {"reason": export}
+                continue
+            ref = self.artifacts.put_bytes(export)
+            self.artifacts.get_bytes(ref.sha256)
+            kept_exports[fmt] = {"uri": ref.uri, "sha256": ref.sha256, "size": ref.size}
         now = self.clock.now()
 
         def build(version: int) -> ModelVersionRow:
@@ -149,6 +162,7 @@ class Registry:
                 description=description,
                 owner=owner or actor,
                 runtime_metrics=runtime_metrics or {},
+                exports=kept_exports,
             )
 
         audit = self._audit(
@@ -373,6 +387,18 @@ class Registry:
         signature = Signature.model_validate(row.signature)
         return LoadedModel(name, version, flavor, flavor.load(data), signature)
 
+    def export(self, name: str, version: int, fmt: str) -> bytes:
+        """The version's model in another format (``onnx``), after its checksum matches."""
+        row = self.models.get_version(name, version)
+        kept = row.exports.get(fmt)
+        if kept is None or "sha256" not in kept:
+            why = f": {kept['reason']}" if kept and "reason" in kept else ""
+            raise NotFound(f"{name}:{version} has no {fmt} export{why}")
+        data = self.artifacts.get_bytes(kept["sha256"])
+        if len(data) != kept["size"]:
+            raise IntegrityFailure(f"the {fmt} export of {name}:{version} has an unexpected size")
+        return data
+
     def reference_features(self, row: ModelVersionRow) -> pd.DataFrame:
         """The sample of training features stored with a version's baseline (for monitoring)."""
         sha = row.baseline.get("reference_sha256")
@@ -421,6 +447,7 @@ def version_dict(name: str, row: ModelVersionRow) -> dict[str, Any]:
         "owner": row.owner,
         "validation": row.validation,
         "runtime_metrics": row.runtime_metrics,
+        "exports": row.exports,
     }
 
 
