@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -221,3 +223,30 @@ def _small_model() -> Any:
     from sklearn.ensemble import HistGradientBoostingRegressor
 
     return HistGradientBoostingRegressor(max_iter=20, random_state=0)
+
+
+def test_independent_steps_run_at_the_same_time(
+    runner: PipelineRunner, project: Project, landed: Path
+) -> None:
+    """Two steps that read nothing from each other overlap: each waits for the other to have
+    started, which only works when they run at once."""
+    started = {"left": threading.Event(), "right": threading.Event()}
+
+    def meet(me: str, other: str) -> Callable[[pd.DataFrame], int]:
+        def work(prepared: pd.DataFrame) -> int:
+            started[me].set()
+            if not started[other].wait(timeout=20):
+                raise RuntimeError(f"{other} never ran beside {me}")
+            return len(prepared)
+
+        return work
+
+    left = eg.step("left", after="prepare", outputs=["left_rows"], cache=False)(
+        meet("left", "right")
+    )
+    right = eg.step("right", after="prepare", outputs=["right_rows"], cache=False)(
+        meet("right", "left")
+    )
+    result = runner.run(dataclasses.replace(project, steps=[left, right]))
+    assert result.status == "succeeded", result.error
+    assert result.artifacts["left_rows"].get() == result.artifacts["right_rows"].get() > 0

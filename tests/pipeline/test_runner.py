@@ -124,8 +124,12 @@ def test_validation_error_halts_the_run_and_registers_nothing(
     assert result.model_version is None
     assert [v.version for v in context.registry.versions(project.name)] == [1]
     assert context.registry.production(project.name).version == 1  # type: ignore[union-attr]
+    assert result.failed_step == "validate"
     steps = {s.name: s.status for s in context.runs.steps(result.run_id)}
-    assert steps == {"ingest": "succeeded", "validate": "failed"}
+    assert (steps["ingest"], steps["validate"]) == ("succeeded", "failed")
+    # Preparation runs beside validation (it may have started, and failed on the missing
+    # column); nothing after it started.
+    assert set(steps) <= {"ingest", "validate", "prepare"}
     assert context.runs.get_run(result.run_id).status == "failed"  # type: ignore[union-attr]
     report = context.runs.validation_reports(result.run_id)[0]
     assert not report.passed

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import json
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -39,12 +40,15 @@ class Lazy:
             raise ValueError("a Lazy needs a value or a loader")
         self._value, self._loader = value, loader
         self.key = key  # what identifies the value when its producer does not (a dataset id)
+        self._lock = threading.Lock()  # steps running at the same time may read it together
 
     def get(self) -> Any:
         if self._value is _UNSET:
-            assert self._loader is not None
-            self._value = self._loader()
-            self._loader = None
+            with self._lock:
+                if self._value is _UNSET:
+                    assert self._loader is not None
+                    self._value = self._loader()
+                    self._loader = None
         return self._value
 
     @property

@@ -11,6 +11,7 @@ settings) to its fingerprint.
 from __future__ import annotations
 
 import io
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -64,7 +65,17 @@ class RunContext:
     on_trial: OnTrial | None = None
     use_cache: bool = True
     fingerprints: dict[str, str] = field(default_factory=dict)  # artifact → fingerprint
-    notes: dict[str, Any] = field(default_factory=dict)  # the running step's record
+    _local: threading.local = field(default_factory=threading.local, repr=False)
+
+    def start_step(self) -> None:
+        """A fresh record for the step this thread runs now."""
+        self._local.notes = {}
+
+    @property
+    def notes(self) -> dict[str, Any]:
+        """The record of the step this thread runs (steps may run at the same time)."""
+        notes: dict[str, Any] = getattr(self._local, "notes", {})
+        return notes
 
     def note(self, **values: Any) -> None:
         self.notes.update(values)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 import traceback
 from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -91,8 +92,10 @@ class PipelineRunner:
         clock: Clock | None = None,
         actor: str = "pipeline",
         executor: str | None = None,
+        step_workers: int = 2,
     ) -> None:
         self.datasets, self.registry, self.runs = datasets, registry, runs
+        self.step_workers = max(1, step_workers)  # independent steps at a time
         self.artifacts = artifacts
         self.clock = clock or SystemClock()
         self.actor = actor
@@ -210,47 +213,88 @@ class PipelineRunner:
         result: RunResult,
         until: str | None = None,
     ) -> None:
+        """Run the graph: each step as soon as the steps it reads from are done, up to
+        ``step_workers`` at a time (threads), so validation runs beside preparation; after a
+        failure no new step starts, the running ones finish and are recorded, and the failure
+        of the earliest step (in the pipeline's order) is raised."""
         graph = project.graph()
         steps = list(graph.steps)
         if until is not None:
             if until not in graph.names:
                 raise InvalidInput(f"no step {until!r} (steps: {', '.join(graph.names)})")
             steps = steps[: graph.names.index(until) + 1]
+        writer = {(e.target, e.artifact): e.source for e in graph.edges}
         base = fingerprint({"packages": package_versions(), "steps": STEPS_VERSION})
-        for current in steps:
-            inputs = {name: context.fingerprints[name] for name in current.inputs}
-            step_fp = fingerprint(
-                {
-                    "base": base,
-                    "step": current.name,
-                    "code": code_fingerprint(current.fn),
-                    "params": {k: code_fingerprint(v) for k, v in current.params.items()},
-                    "key": current.key(context) if current.key is not None else None,
-                    "inputs": inputs,
-                }
-            )
-            context.notes = {}
-            try:
-                outputs, cached_from = self._step(current, step_fp, context, values)
-            except BaseException:
-                result.failed_step = current.name
-                raise
-            if cached_from is not None:
-                result.cached_steps.append(current.name)
-            for name, value in outputs.items():
-                lazy = value if isinstance(value, Lazy) else Lazy(value)
+        outputs_of: dict[str, dict[str, Lazy]] = {}
+        fingerprints: dict[tuple[str, str], str] = {}
+        pending = list(steps)
+        running: dict[Future[tuple[dict[str, Any], str | None]], tuple[Step, str]] = {}
+        failures: list[tuple[Step, BaseException]] = []
+        cached: set[str] = set()
+        with ThreadPoolExecutor(self.step_workers, thread_name_prefix="step") as pool:
+            while pending or running:
+                for current in list(pending) if not failures else []:
+                    sources = {writer[(current.name, a)] for a in current.inputs}
+                    if not sources <= outputs_of.keys() or len(running) >= self.step_workers:
+                        continue
+                    inputs = {
+                        a: fingerprints[(writer[(current.name, a)], a)] for a in current.inputs
+                    }
+                    context.fingerprints.update(inputs)
+                    step_fp = fingerprint(
+                        {
+                            "base": base,
+                            "step": current.name,
+                            "code": code_fingerprint(current.fn),
+                            "params": {k: code_fingerprint(v) for k, v in current.params.items()},
+                            "key": current.key(context) if current.key is not None else None,
+                            "inputs": inputs,
+                        }
+                    )
+                    reads = {a: outputs_of[writer[(current.name, a)]][a] for a in current.inputs}
+                    future = pool.submit(self._step, current, step_fp, context, reads)
+                    running[future] = (current, step_fp)
+                    pending.remove(current)
+                if not running:
+                    break
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    current, step_fp = running.pop(future)
+                    try:
+                        produced, cached_from = future.result()
+                    except BaseException as exc:
+                        failures.append((current, exc))
+                        continue
+                    if cached_from is not None:
+                        cached.add(current.name)
+                    kept: dict[str, Lazy] = {}
+                    for name, value in produced.items():
+                        lazy = value if isinstance(value, Lazy) else Lazy(value)
+                        kept[name] = lazy
+                        identity = lazy.key if lazy.key is not None else step_fp
+                        if not current.cache and lazy.key is None:
+                            identity = f"{step_fp}:{context.run_id}"  # produced fresh each run
+                        fingerprints[(current.name, name)] = fingerprint(
+                            {"from": identity, "output": name}
+                        )
+                    outputs_of[current.name] = kept
+                    if current.name == "ingest":
+                        result.dataset_version = str(kept["dataset"].get())
+        for current in steps:  # the run's artifacts: each name as its last writer left it
+            for name, lazy in outputs_of.get(current.name, {}).items():
                 values[name] = lazy
-                identity = lazy.key if lazy.key is not None else step_fp
-                if not current.cache and lazy.key is None:
-                    identity = f"{step_fp}:{context.run_id}"  # produced fresh each run
-                context.fingerprints[name] = fingerprint({"from": identity, "output": name})
-            if current.name == "ingest":
-                result.dataset_version = str(values["dataset"].get())
+                context.fingerprints[name] = fingerprints[(current.name, name)]
+        result.cached_steps = [s.name for s in steps if s.name in cached]
+        if failures:  # the earliest in the pipeline's order: validation before what it guards
+            failed, error = min(failures, key=lambda f: steps.index(f[0]))
+            result.failed_step = failed.name
+            raise error
 
     def _step(
         self, current: Step, step_fp: str, context: RunContext, values: dict[str, Lazy]
     ) -> tuple[dict[str, Any], str | None]:
         """Run one step (or take its outputs from the cache), recording it."""
+        context.start_step()
         step_id = new_id("step")
         self.runs.add_step(
             StepRunRow(
