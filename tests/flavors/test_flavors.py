@@ -85,7 +85,9 @@ def test_the_base_flavor_has_no_onnx_export_and_json_safe_params() -> None:
     sig = Signature.infer(FRAME, regression_target(FRAME), "regression")
     flavor = Plain()
     assert not flavor.owns(Rule())
-    assert flavor.export_onnx(Rule(), sig, FRAME) == OnnxExport(None, "flavor plain has no ONNX export")
+    assert flavor.export_onnx(Rule(), sig, FRAME) == OnnxExport(
+        None, "flavor plain has no ONNX export"
+    )
     assert flavor.params(Rule()) == {}
     assert json_safe({"a": np.float32(0.5), "b": (1, None), "c": float("nan"), "d": Rule}) == {
         "a": 0.5,

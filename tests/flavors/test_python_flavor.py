@@ -17,7 +17,7 @@ import pytest
 from evergreen.errors import IntegrityFailure
 from evergreen.flavors import flavor_for, get_flavor
 from evergreen.registry import Registry
-from flavors.support import features, regression_target, register_and_load, signature
+from flavors.support import features, register_and_load, regression_target, signature
 
 FLAVOR = get_flavor("python")
 FRAME = features()

@@ -75,7 +75,9 @@ def test_a_booster_the_converter_cannot_take_is_refused_with_a_reason() -> None:
     model = xgboost.XGBRegressor(booster="gblinear", n_estimators=5).fit(
         FRAME, regression_target(FRAME)
     )
-    export = FLAVOR.export_onnx(model, signature(FRAME, regression_target(FRAME), "regression"), FRAME)
+    export = FLAVOR.export_onnx(
+        model, signature(FRAME, regression_target(FRAME), "regression"), FRAME
+    )
     assert export.data is None
     assert "onnxmltools cannot convert XGBRegressor" in export.reason
 
