@@ -8,6 +8,7 @@ import sys
 
 import numpy as np
 import pytest
+from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.linear_model import LinearRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
@@ -22,6 +23,13 @@ FRAME = features(rows=30)
 
 
 class Rule:
+    def predict(self, frame: object) -> np.ndarray:
+        return np.zeros(3)
+
+
+class ForeignEstimator(BaseEstimator, RegressorMixin):  # type: ignore[misc]
+    """A scikit-learn-compatible estimator from outside scikit-learn: skops would refuse it."""
+
     def predict(self, frame: object) -> np.ndarray:
         return np.zeros(3)
 
@@ -47,8 +55,21 @@ def test_importing_the_package_loads_no_model_library() -> None:
         (lambda: __import__("evergreen.flavors.torch").flavors.torch.TorchRegressor(), "torch"),
         (lambda: __import__("onnx").ModelProto(), "onnx"),
         (Rule, "python"),
+        (ForeignEstimator, "python"),
+        (lambda: make_pipeline(ForeignEstimator()), "python"),
     ],
-    ids=["sklearn", "pipeline", "lambda-pipeline", "xgboost", "lightgbm", "torch", "onnx", "rule"],
+    ids=[
+        "sklearn",
+        "pipeline",
+        "lambda-pipeline",
+        "xgboost",
+        "lightgbm",
+        "torch",
+        "onnx",
+        "rule",
+        "foreign",
+        "foreign-pipeline",
+    ],
 )
 def test_flavor_for_picks_the_flavor_that_owns_the_object(make: object, flavor: str) -> None:
     assert flavor_for(make()).name == flavor  # type: ignore[operator]

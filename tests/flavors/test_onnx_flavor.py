@@ -14,7 +14,7 @@ from skl2onnx.common.data_types import FloatTensorType
 from sklearn.linear_model import LinearRegression, LogisticRegression
 
 from evergreen.errors import InvalidInput
-from evergreen.flavors import flavor_for, get_flavor
+from evergreen.flavors import OnnxExport, flavor_for, get_flavor
 from evergreen.flavors.onnx import OnnxModel, infer_signature
 from evergreen.flavors.onnx_runtime import column_inputs, compare
 from evergreen.registry import Registry
@@ -76,6 +76,13 @@ def test_the_export_of_an_onnx_model_is_the_model() -> None:
     model = OnnxModel(column_graph(LinearRegression().fit(FRAME, TARGET)))
     export = FLAVOR.export_onnx(model, signature(FRAME, TARGET, "regression"), FRAME)
     assert export.data == model.data
+
+
+def test_an_export_is_verified_on_at_least_one_row() -> None:
+    model = LinearRegression().fit(FRAME, TARGET)
+    sklearn_flavor = get_flavor("sklearn")
+    export = sklearn_flavor.export_onnx(model, signature(FRAME, TARGET, "regression"), FRAME[:0])
+    assert export == OnnxExport(None, "no sample rows to verify the export on")
 
 
 def test_registry_round_trip_and_a_tampered_artifact(registry: Registry) -> None:

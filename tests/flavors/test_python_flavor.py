@@ -8,13 +8,14 @@ import runpy
 import subprocess
 import sys
 import textwrap
+import threading
 from pathlib import Path
 
 import cloudpickle
 import numpy as np
 import pytest
 
-from evergreen.errors import IntegrityFailure
+from evergreen.errors import IntegrityFailure, InvalidInput
 from evergreen.flavors import flavor_for, get_flavor
 from evergreen.registry import Registry
 from flavors.support import features, register_and_load, regression_target, signature
@@ -114,3 +115,14 @@ def _write(folder: Path) -> str:
     file = folder / "rule.py"
     file.write_text(textwrap.dedent(MODEL_FILE))
     return str(file)
+
+
+def test_a_model_cloudpickle_cannot_save_is_invalid_input() -> None:
+    class Locked:
+        def __init__(self) -> None:
+            self.lock = threading.Lock()
+
+        def predict(self, frame: object) -> None: ...
+
+    with pytest.raises(InvalidInput, match="cannot save the Locked with cloudpickle"):
+        FLAVOR.save(Locked())

@@ -14,7 +14,7 @@ import pytest
 import torch
 from torch import nn
 
-from evergreen.errors import IntegrityFailure, InvalidInput
+from evergreen.errors import IntegrityFailure, InvalidInput, Unavailable
 from evergreen.flavors import flavor_for, get_flavor
 from evergreen.flavors.onnx_runtime import run, session
 from evergreen.flavors.torch import TorchClassifier, TorchRegressor
@@ -133,3 +133,11 @@ def test_cuda_training_saves_a_model_that_loads_on_the_cpu() -> None:
         assert json.loads(archive.read("header.json"))["trained_on"] == "cuda"
     assert np.allclose(loaded.predict(FRAME), model.predict(FRAME), rtol=1e-5, atol=1e-4)
     assert model.score(FRAME, TARGET) > 0.9
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the machine without a GPU")
+def test_asking_for_cuda_without_a_gpu_is_unavailable() -> None:
+    with pytest.raises(Unavailable, match="use device='auto'"):
+        TorchRegressor(device="cuda", epochs=1).fit(FRAME, TARGET)
+    with pytest.raises(InvalidInput, match="not a torch device"):
+        TorchRegressor(device="tpu9", epochs=1).fit(FRAME, TARGET)

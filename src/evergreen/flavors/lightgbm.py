@@ -86,8 +86,7 @@ class LightGBMFlavor(Flavor):
         except Exception as exc:  # the converter raises many types for what it cannot convert
             name = type(model).__name__
             return OnnxExport(None, f"onnxmltools cannot convert {name}: {onnx_runtime.short(exc)}")
-        expected = self.predict(model, signature.conform(sample))
-        return onnx_runtime.verified(data, expected, signature, sample)
+        return onnx_runtime.verified(data, self, model, signature, sample)
 
 
 def _params(model: lightgbm.LGBMModel) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from typing import Any
 
 import cloudpickle  # type: ignore[import-untyped]
 
+from evergreen.errors import InvalidInput
 from evergreen.flavors.base import Flavor
 
 
@@ -38,6 +39,11 @@ class PythonFlavor(Flavor):
             cloudpickle.register_pickle_by_value(module)
         try:
             data: bytes = cloudpickle.dumps(model)
+        except Exception as exc:  # pickling fails with many types (locks, open files, ...)
+            raise InvalidInput(
+                f"cannot save the {type(model).__name__} with cloudpickle: "
+                f"{type(exc).__name__}: {exc}"
+            ) from None
         finally:
             for module in registered:
                 cloudpickle.unregister_pickle_by_value(module)

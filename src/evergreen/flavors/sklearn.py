@@ -61,8 +61,7 @@ class SklearnFlavor(Flavor):
         except Exception as exc:  # skl2onnx raises many types for what it cannot convert
             name = type(model).__name__
             return OnnxExport(None, f"skl2onnx cannot convert {name}: {onnx_runtime.short(exc)}")
-        expected = self.predict(model, signature.conform(sample))
-        return onnx_runtime.verified(data, expected, signature, sample)
+        return onnx_runtime.verified(data, self, model, signature, sample)
 
 
 def _skl2onnx(model: Any, signature: Signature) -> bytes:
@@ -93,7 +92,7 @@ def _skl2onnx(model: Any, signature: Signature) -> bytes:
 
 
 def _trusted(model: Any) -> bool:
-    for value in model.get_params(deep=True).values():
+    for value in [model, *model.get_params(deep=True).values()]:
         kind = value if callable(value) and not hasattr(value, "get_params") else type(value)
         module = getattr(kind, "__module__", None) or "builtins"
         if not f"{module}.".startswith(TRUSTED_PREFIXES):

@@ -30,7 +30,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from evergreen.errors import IntegrityFailure, InvalidInput
+from evergreen.errors import IntegrityFailure, InvalidInput, Unavailable
 from evergreen.flavors import onnx_runtime
 from evergreen.flavors.archive import classes_from_json, classes_to_json, pack, unpack
 from evergreen.flavors.base import Flavor, OnnxExport, Signature, json_safe
@@ -115,7 +115,16 @@ class _TorchEstimator(BaseEstimator):  # type: ignore[misc]
     def _device(self) -> torch.device:
         if self.device == "auto":
             return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        return torch.device(self.device)
+        try:
+            device = torch.device(self.device)
+        except RuntimeError:
+            raise InvalidInput(f"device={self.device!r} is not a torch device") from None
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise Unavailable(
+                f"device={self.device!r} asks for a CUDA GPU and none is available; "
+                "use device='auto' to train on the CPU where there is none"
+            )
+        return device
 
     def _matrix(self, features: Any, *, fitting: bool = False) -> np.ndarray:
         frame = features if isinstance(features, pd.DataFrame) else pd.DataFrame(features)
@@ -317,8 +326,7 @@ class TorchFlavor(Flavor):
             data = _onnx(_Columns(model._program_module(), classes), signature)
         except Exception as exc:  # the exporter raises many types for what it cannot export
             return OnnxExport(None, f"torch.onnx.export failed: {onnx_runtime.short(exc)}")
-        expected = self.predict(model, signature.conform(sample))
-        return onnx_runtime.verified(data, expected, signature, sample)
+        return onnx_runtime.verified(data, self, model, signature, sample)
 
 
 def _onnx(columns: _Columns, signature: Signature) -> bytes:

@@ -73,8 +73,7 @@ class XGBoostFlavor(Flavor):
         except Exception as exc:  # the converter raises many types for what it cannot convert
             name = type(model).__name__
             return OnnxExport(None, f"onnxmltools cannot convert {name}: {onnx_runtime.short(exc)}")
-        expected = self.predict(model, signature.conform(sample))
-        return onnx_runtime.verified(data, expected, signature, sample)
+        return onnx_runtime.verified(data, self, model, signature, sample)
 
 
 def _params(model: xgboost.XGBModel) -> dict[str, Any]:
