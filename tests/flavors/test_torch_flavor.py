@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import io
 import json
+import pickle
 import zipfile
 
+import cloudpickle
 import numpy as np
 import pytest
 import torch
+from sklearn.base import clone
 from torch import nn
 
 from evergreen.errors import IntegrityFailure, InvalidInput, Unavailable
@@ -71,6 +74,13 @@ def test_a_classifier_keeps_its_classes() -> None:
     sig = signature(FRAME, words, "classification")
     export = FLAVOR.export_onnx(model, sig, FRAME)
     assert export.data is None and "integer or boolean classes" in export.reason
+
+
+def test_an_estimator_clones_and_pickles_for_process_pools() -> None:
+    model = regressor()
+    assert clone(model).get_params()["module"] is network
+    again = pickle.loads(cloudpickle.dumps(model))
+    assert np.array_equal(again.predict(FRAME), model.predict(FRAME))
 
 
 def test_string_columns_are_refused_by_name() -> None:

@@ -163,9 +163,19 @@ class _TorchEstimator(BaseEstimator):  # type: ignore[misc]
         return cached
 
     def __getstate__(self) -> dict[str, Any]:
+        """Picklable (process pools send estimators back and forth): the exported program
+        travels as ``torch.export.save`` bytes, which pickle can hold."""
         state = dict(super().__getstate__())
         state.pop("_module", None)
+        program = state.pop("program_", None)
+        if program is not None:
+            state["program_"] = _program_bytes(program)
         return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        if isinstance(state.get("program_"), bytes):
+            state = {**state, "program_": torch.export.load(io.BytesIO(state["program_"]))}
+        super().__setstate__(state)
 
 
 class TorchRegressor(RegressorMixin, _TorchEstimator):  # type: ignore[misc]
@@ -285,9 +295,7 @@ class TorchFlavor(Flavor):
             header["target"] = {"mean": model.target_mean_, "scale": model.target_scale_}
         if isinstance(model, TorchClassifier):
             header["classes"] = classes_to_json(model.classes_)
-        buffer = io.BytesIO()
-        torch.export.save(model.program_, buffer)
-        return pack(header, {PROGRAM_FILE: buffer.getvalue()})
+        return pack(header, {PROGRAM_FILE: _program_bytes(model.program_)})
 
     def load(self, data: bytes) -> Any:
         header, (program,) = unpack(data, self.name, (PROGRAM_FILE,))
@@ -324,6 +332,9 @@ class TorchFlavor(Flavor):
             classes = torch.as_tensor(model.classes_.astype(np.int64))
         try:
             data = _onnx(_Columns(model._program_module(), classes), signature)
+        except ImportError as exc:
+            missing = exc.name or str(exc)
+            return OnnxExport(None, f"torch.onnx.export needs {missing}, which is not installed")
         except Exception as exc:  # the exporter raises many types for what it cannot export
             return OnnxExport(None, f"torch.onnx.export failed: {onnx_runtime.short(exc)}")
         return onnx_runtime.verified(data, self, model, signature, sample)
@@ -347,6 +358,12 @@ def _onnx(columns: _Columns, signature: Signature) -> bytes:
             dynamic_axes={name: {0: "rows"} for name in [*names, "prediction"]},
             dynamo=False,
         )
+    return buffer.getvalue()
+
+
+def _program_bytes(program: torch.export.ExportedProgram) -> bytes:
+    buffer = io.BytesIO()
+    torch.export.save(program, buffer)
     return buffer.getvalue()
 
 
