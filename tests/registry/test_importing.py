@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import joblib
 import numpy as np
@@ -12,9 +13,12 @@ import pandas as pd
 import pytest
 import skops.io as sio
 import yaml
+from sklearn.compose import ColumnTransformer
 from sklearn.linear_model import LinearRegression, LogisticRegression
+from sklearn.pipeline import make_pipeline
 
 from evergreen.errors import InvalidInput, NotFound, PromotionRefused
+from evergreen.flavors import Signature
 from evergreen.registry import Registry
 from evergreen.registry.importing import import_model, read_signature
 
@@ -148,8 +152,89 @@ def test_bad_input_registers_nothing(
 
 
 def test_other_flavors_are_refused(registry: Registry, tmp_path: Path) -> None:
-    with pytest.raises(InvalidInput, match="importing supports sklearn so far"):
-        import_model(registry, "x", tmp_path, flavor="onnx", actor="a")
+    with pytest.raises(InvalidInput, match="importing supports sklearn, onnx so far"):
+        import_model(registry, "x", tmp_path, flavor="xgboost", actor="a")
+
+
+def onnx_file(folder: Path, model: Any, target: pd.Series, *, per_column: bool = True) -> Any:
+    """``model`` fitted, then converted by skl2onnx to ``folder/model.onnx``: behind a
+    ``ColumnTransformer`` taking one input per column, or alone on one [N, 2] matrix."""
+    from skl2onnx import convert_sklearn
+    from skl2onnx.common.data_types import FloatTensorType
+
+    options = {"zipmap": False} if isinstance(model, LogisticRegression) else None
+    if per_column:
+        columns = ColumnTransformer([("x", "passthrough", list(FRAME.columns))])
+        model = make_pipeline(columns, model)
+        types = [(c, FloatTensorType([None, 1])) for c in FRAME.columns]
+    else:
+        types = [("X", FloatTensorType([None, 2]))]
+    model.fit(FRAME, target)
+    proto = convert_sklearn(model, initial_types=types, options=options)
+    (folder / "model.onnx").write_bytes(proto.SerializeToString())
+    return model
+
+
+@pytest.mark.parametrize(
+    ("model", "target", "task"),
+    [
+        (LinearRegression(), TARGET, "regression"),
+        (LogisticRegression(), TARGET > 2, "classification"),
+    ],
+    ids=["regressor", "classifier"],
+)
+def test_an_onnx_file_comes_in_with_the_graphs_signature(
+    registry: Registry, tmp_path: Path, model: Any, target: pd.Series, task: str
+) -> None:
+    model = onnx_file(tmp_path, model, target)
+    file = tmp_path / "model.onnx"
+    row = import_model(registry, "graph", file, flavor="onnx", actor="a")
+    assert (row.flavor, row.tags["format"], row.signature["task"]) == ("onnx", "onnx", task)
+    assert [c["name"] for c in row.signature["inputs"]] == ["temp", "hum"]
+    loaded = registry.load("graph", 1)
+    expected = model.predict(FRAME)
+    if task == "regression":
+        assert np.allclose(loaded.predict(FRAME), expected, rtol=1e-5)
+    else:
+        assert np.array_equal(loaded.predict(FRAME).astype(bool), expected)
+
+
+def test_an_onnx_matrix_graph_needs_a_signature(registry: Registry, tmp_path: Path) -> None:
+    onnx_file(tmp_path, LinearRegression(), TARGET, per_column=False)
+    file = tmp_path / "model.onnx"
+    with pytest.raises(InvalidInput, match="pass --signature FILE"):
+        import_model(registry, "matrix", file, flavor="onnx", actor="a")
+    assert [m.name for m in registry.list_models()] == ["bikes"]
+    given = Signature.infer(FRAME, TARGET.rename("load"), "regression")
+    row = import_model(registry, "matrix", file, flavor="onnx", actor="a", signature=given)
+    assert row.signature["output"]["name"] == "load"
+    assert np.allclose(registry.load("matrix", 1).predict(FRAME), regressor().predict(FRAME))
+
+
+def test_an_mlflow_directory_with_the_onnx_flavor(registry: Registry, tmp_path: Path) -> None:
+    folder = tmp_path / "mlflow-onnx"
+    folder.mkdir()
+    onnx_file(folder, LinearRegression(), TARGET)
+    spec = {"flavors": {"onnx": {"data": "model.onnx", "onnx_version": "1.17"}}}
+    (folder / "MLmodel").write_text(yaml.safe_dump(spec))
+    row = import_model(registry, "flowgraph", folder, flavor="onnx", actor="a")
+    assert row.tags["format"] == "mlflow" and row.signature["task"] == "regression"
+    with pytest.raises(InvalidInput, match="no onnx flavor"):
+        import_model(registry, "flowgraph", mlflow_dir(tmp_path / "sk"), flavor="onnx", actor="a")
+
+
+@pytest.mark.parametrize(
+    ("name", "body", "message"),
+    [("model.onnx", b"not a graph", "not a readable ONNX model"), ("m.bin", b"x", "use an .onnx")],
+    ids=["corrupt", "suffix"],
+)
+def test_bad_onnx_input_registers_nothing(
+    registry: Registry, tmp_path: Path, name: str, body: bytes, message: str
+) -> None:
+    (tmp_path / name).write_bytes(body)
+    with pytest.raises(InvalidInput, match=message):
+        import_model(registry, "bad", tmp_path / name, flavor="onnx", actor="a")
+    assert [m.name for m in registry.list_models()] == ["bikes"]
 
 
 def test_mlflow_without_signature_falls_back_to_feature_names(

@@ -242,7 +242,9 @@ def test_unknown_stage_is_invalid_input(registry: Registry, register: Callable[.
 
 
 def test_unknown_flavor_registers_nothing(registry: Registry, artifacts: ArtifactStore) -> None:
-    with pytest.raises(InvalidInput, match="unknown model flavor 'onnx'"):
+    with pytest.raises(InvalidInput, match="unknown model flavor 'h2o'"):
+        registry.register("bikes", fit(), flavor="h2o", signature=signature(), actor="alice")
+    with pytest.raises(InvalidInput, match="the onnx flavor saves ONNX models"):
         registry.register("bikes", fit(), flavor="onnx", signature=signature(), actor="alice")
     assert registry.versions("bikes") == []
     assert not any(Path(artifacts.root).rglob("*.*"))

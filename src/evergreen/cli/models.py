@@ -315,8 +315,10 @@ def lineage(name: str, version: int, json_out: JsonFlag = False) -> None:
 @handle_errors
 def import_(
     name: str,
-    path: Annotated[Path, typer.Argument(help="A .skops/.joblib file or an MLflow model folder.")],
-    flavor: Annotated[str, typer.Option(help="The model's flavor.")] = "sklearn",
+    path: Annotated[
+        Path, typer.Argument(help="A .skops/.joblib/.onnx file or an MLflow model folder.")
+    ],
+    flavor: Annotated[str, typer.Option(help="The model's flavor: sklearn or onnx.")] = "sklearn",
     signature: Annotated[
         Path | None, typer.Option(help="A signature JSON file (inputs, output, task).")
     ] = None,
@@ -326,7 +328,8 @@ def import_(
     description: Annotated[str, typer.Option(help="What the model is.")] = "",
     json_out: JsonFlag = False,
 ) -> None:
-    """Register a model trained elsewhere as the next version of NAME (stored as skops)."""
+    """Register a model trained elsewhere as the next version of NAME (scikit-learn models are
+    stored as skops, ONNX graphs as they are)."""
     from evergreen.registry.importing import import_model, read_signature
 
     ctx = context()

@@ -5,7 +5,9 @@ Training saves through a flavor and the gateway loads through it; neither import
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
@@ -85,8 +87,25 @@ class Signature(BaseModel):
         return pd.DataFrame(out, index=frame.index)
 
 
+@dataclass(frozen=True)
+class OnnxExport:
+    """A model's ONNX export, verified against the model, or why there is none.
+
+    ``data`` holds the ONNX bytes only when onnxruntime's outputs on a sample matched the
+    flavor's own predictions; otherwise it is None and ``reason`` says why (a missing extra, a
+    converter that cannot convert the model, outputs that differ).
+    """
+
+    data: bytes | None
+    reason: str
+
+
 class Flavor(ABC):
-    """Turns a trained model into bytes and back. Loading never runs untrusted code."""
+    """Turns a trained model into bytes and back.
+
+    Loading runs no code from the bytes, except in the ``python`` flavor (cloudpickle), whose
+    bytes are trusted because the registry checks their sha256 before any flavor sees them.
+    """
 
     name: str
 
@@ -96,9 +115,54 @@ class Flavor(ABC):
     @abstractmethod
     def load(self, data: bytes) -> Any: ...
 
+    def owns(self, model: Any) -> bool:
+        """Whether this flavor saves this kind of native object (see ``flavor_for``)."""
+        return False
+
     def predict(self, model: Any, features: pd.DataFrame) -> np.ndarray:
         result: np.ndarray = np.asarray(model.predict(features))
         return result
+
+    def params(self, model: Any) -> dict[str, Any]:
+        """The model's hyper-parameters as the registry records them: JSON values, anything
+        else as its ``repr``. From ``get_params()`` where the model has it, else empty."""
+        get_params = getattr(model, "get_params", None)
+        if not callable(get_params):
+            return {}
+        return {str(k): json_safe(v) for k, v in get_params(deep=False).items()}
+
+    def export_onnx(self, model: Any, signature: Signature, sample: pd.DataFrame) -> OnnxExport:
+        """The model as ONNX, verified on ``sample`` (see ``OnnxExport``); never raises for a
+        model that cannot be exported: the reason is returned instead."""
+        return OnnxExport(None, f"flavor {self.name} has no ONNX export")
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` if JSON can hold it as is (numpy scalars as Python ones), else its repr."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else repr(value)
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    if isinstance(value, dict) and all(isinstance(k, str) for k in value):
+        return {k: json_safe(v) for k, v in value.items()}
+    return repr(value)
+
+
+def is_json_native(value: Any) -> bool:
+    """Whether ``json_safe`` keeps ``value`` as it is (so it can be passed back as a param)."""
+    if value is None or isinstance(value, bool | int | str):
+        return True
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, list):
+        return all(is_json_native(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and is_json_native(v) for k, v in value.items())
+    return False
 
 
 class LoadedModel:

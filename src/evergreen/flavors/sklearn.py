@@ -1,14 +1,24 @@
-"""scikit-learn models (pipelines included), stored with skops: loading executes no pickle."""
+"""scikit-learn models (pipelines included), stored with skops: loading executes no pickle.
+
+ONNX exports go through skl2onnx: first with one input per signature column (pipelines whose
+``ColumnTransformer`` selects columns by name convert so, string columns included); a model
+that takes a plain matrix is converted with one [N, k] float input, then given per-column inputs
+by ``onnx_runtime.column_inputs``.
+"""
 
 from __future__ import annotations
 
 import io
 import re
+import warnings
 import zipfile
 from typing import Any
 
+import pandas as pd
+
 from evergreen.errors import IntegrityFailure
-from evergreen.flavors.base import Flavor
+from evergreen.flavors import onnx_runtime
+from evergreen.flavors.base import Flavor, OnnxExport, Signature
 
 # Types outside these packages are refused at load time: a model file cannot smuggle code.
 TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.", "builtins.", "collections.")
@@ -33,6 +43,61 @@ class SklearnFlavor(Flavor):
                 "re-save it with plain scikit-learn estimators"
             )
         return sio.loads(data, trusted=untrusted)
+
+    def owns(self, model: Any) -> bool:
+        """scikit-learn estimators whose every part (nested estimators, functions) is from a
+        package skops loads back here; a pipeline holding anything else is not ours."""
+        from sklearn.base import BaseEstimator
+
+        return isinstance(model, BaseEstimator) and _trusted(model)
+
+    def export_onnx(self, model: Any, signature: Signature, sample: pd.DataFrame) -> OnnxExport:
+        if not onnx_runtime.onnx_installed():
+            return OnnxExport(None, onnx_runtime.ONNX_MISSING)
+        try:
+            data = _skl2onnx(model, signature)
+        except ImportError:
+            return OnnxExport(None, onnx_runtime.ONNX_MISSING)
+        except Exception as exc:  # skl2onnx raises many types for what it cannot convert
+            name = type(model).__name__
+            return OnnxExport(None, f"skl2onnx cannot convert {name}: {onnx_runtime.short(exc)}")
+        return onnx_runtime.verified(data, self, model, signature, sample)
+
+
+def _skl2onnx(model: Any, signature: Signature) -> bytes:
+    from skl2onnx import convert_sklearn  # type: ignore[import-untyped]
+    from skl2onnx.common.data_types import (  # type: ignore[import-untyped]
+        FloatTensorType,
+        StringTensorType,
+    )
+    from sklearn.base import is_classifier
+
+    options = {"zipmap": False} if is_classifier(model) else None  # labels, not a list of maps
+    columns = [
+        (c.name, StringTensorType([None, 1]) if c.dtype == "string" else FloatTensorType([None, 1]))
+        for c in signature.inputs
+    ]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # converters' deprecation noise; the result is verified
+        try:
+            proto = convert_sklearn(model, initial_types=columns, options=options)
+        except Exception:
+            if any(c.dtype == "string" for c in signature.inputs):
+                raise
+            matrix = [("X", FloatTensorType([None, len(columns)]))]
+            proto = convert_sklearn(model, initial_types=matrix, options=options)
+            proto = onnx_runtime.column_inputs(proto, signature.input_names)
+    data: bytes = proto.SerializeToString()
+    return data
+
+
+def _trusted(model: Any) -> bool:
+    for value in [model, *model.get_params(deep=True).values()]:
+        kind = value if callable(value) and not hasattr(value, "get_params") else type(value)
+        module = getattr(kind, "__module__", None) or "builtins"
+        if not f"{module}.".startswith(TRUSTED_PREFIXES):
+            return False
+    return True
 
 
 def _stable_zip(data: bytes) -> bytes:

@@ -1,11 +1,17 @@
-"""Models trained elsewhere: ``evergreen models import NAME PATH --flavor sklearn``.
+"""Models trained elsewhere: ``evergreen models import NAME PATH --flavor sklearn|onnx``.
 
-Accepted: a skops file (``.skops``, loaded without running code), a joblib or pickle file
-(``.joblib``/``.pkl``; unpickling runs code from the file, so only with ``trust_pickle``), and an
-MLflow model directory (``MLmodel`` with the ``sklearn`` flavor; its signature is read from the
-``MLmodel`` file). The model is stored through evergreen's flavor (skops), so it loads safely
-from then on. The signature is the one given, else MLflow's, else inferred from the estimator's
-``feature_names_in_`` (as float64 inputs); without any of them the import is refused.
+``--flavor sklearn`` accepts a skops file (``.skops``, loaded without running code), a joblib
+or pickle file (``.joblib``/``.pkl``; unpickling runs code from the file, so only with
+``trust_pickle``), and an MLflow model directory (``MLmodel`` with the ``sklearn`` flavor; its
+signature is read from the ``MLmodel`` file). The model is stored through evergreen's flavor
+(skops), so it loads safely from then on. The signature is the one given, else MLflow's, else
+inferred from the estimator's ``feature_names_in_`` (as float64 inputs); without any of them
+the import is refused.
+
+``--flavor onnx`` accepts an ``.onnx`` file or an MLflow model directory with the ``onnx``
+flavor; the graph is checked by opening an onnxruntime session and stored as it is. The
+signature is the one given, else MLflow's, else the graph's: its per-column inputs, or one
+matrix input whose columns the graph's metadata names; otherwise ``--signature FILE`` is needed.
 
 The version is registered without a gate verdict or a data validation: promoting it to
 production needs ``--force --reason`` (recorded), or a retrain by the pipeline.
@@ -35,7 +41,7 @@ MLFLOW_TYPES: dict[str, DType] = {
     "boolean": "bool",
     "string": "string",
 }
-FLAVORS = ("sklearn",)
+FLAVORS = ("sklearn", "onnx")
 
 
 def import_model(
@@ -58,14 +64,20 @@ def import_model(
     source = Path(path)
     if not source.exists():
         raise NotFound(f"{source}: no such file or folder")
-    model, found_signature, kind = _read(source, trust_pickle)
-    task = task or _task_of(model)
-    signature = signature or found_signature or _inferred(model, task)
+    if flavor == "onnx":
+        task = signature.task if signature is not None else task
+        model, found_signature, kind = _read_onnx(source, task, infer=signature is None)
+        signature = signature or found_signature
+    else:
+        model, found_signature, kind = _read(source, trust_pickle)
+        task = task or _task_of(model)
+        signature = signature or found_signature or _inferred(model, task)
     if signature is None:
         raise InvalidInput(
             f"{source}: cannot tell the model's input columns (no feature_names_in_, no MLflow "
             "signature); pass --signature FILE"
         )
+    task = task or signature.task
     registry.ensure_model(name, task=task, target=signature.output.name, actor=actor)
     return registry.register(
         name,
@@ -130,11 +142,62 @@ def _unpickle(file: Path, trust_pickle: bool) -> Any:
         raise InvalidInput(f"{file}: cannot load: {type(exc).__name__}: {exc}") from None
 
 
-def _read_mlflow(folder: Path, trust_pickle: bool) -> tuple[Any, Signature | None, str]:
+def _read_onnx(
+    source: Path, task: Task | None, *, infer: bool
+) -> tuple[Any, Signature | None, str]:
+    """The ONNX model at ``source`` and, when ``infer``, its signature (MLflow's, else the
+    graph's; InvalidInput when the graph does not name its columns)."""
+    from evergreen.flavors.onnx import infer_signature
+
+    signature: Signature | None = None
+    if source.is_dir():
+        spec, spec_file = _mlflow_spec(source)
+        found = (spec.get("flavors") or {}).get("onnx")
+        if not isinstance(found, dict) or "data" not in found:
+            flavors = ", ".join(spec.get("flavors") or {}) or "none"
+            raise InvalidInput(f"{spec_file}: no onnx flavor (flavors: {flavors})")
+        model, kind = _load_onnx(source / str(found["data"])), "mlflow"
+        if infer:
+            signature = _mlflow_signature(spec, spec_file, task or _onnx_task(model))
+    elif source.suffix.lower() == ".onnx":
+        model, kind = _load_onnx(source), "onnx"
+    else:
+        raise InvalidInput(
+            f"{source}: unknown model file type {source.suffix or '(none)'!r}; use an .onnx file "
+            "or an MLflow model directory with the onnx flavor"
+        )
+    if infer and signature is None:
+        signature = infer_signature(model, task)
+    return model, signature, kind
+
+
+def _load_onnx(file: Path) -> Any:
+    if not file.is_file():
+        raise NotFound(f"{file}: no such file")
+    try:
+        return get_flavor("onnx").load(file.read_bytes())
+    except InvalidInput as exc:
+        raise InvalidInput(f"{file}: {exc}") from None
+
+
+def _onnx_task(model: Any) -> Task:
+    """What the graph's first output says: numbers for a regressor, labels for a classifier."""
+    from evergreen.flavors.onnx import DTYPES
+
+    output = model.session.get_outputs()[0]
+    return "regression" if DTYPES.get(output.type) == "float64" else "classification"
+
+
+def _mlflow_spec(folder: Path) -> tuple[dict[str, Any], Path]:
     spec_file = folder / "MLmodel"
     if not spec_file.is_file():
         raise InvalidInput(f"{folder}: not an MLflow model directory (no MLmodel file)")
     spec = yaml.safe_load(spec_file.read_text()) or {}
+    return spec, spec_file
+
+
+def _read_mlflow(folder: Path, trust_pickle: bool) -> tuple[Any, Signature | None, str]:
+    spec, spec_file = _mlflow_spec(folder)
     sklearn = (spec.get("flavors") or {}).get("sklearn")
     if not isinstance(sklearn, dict) or "pickled_model" not in sklearn:
         flavors = ", ".join(spec.get("flavors") or {}) or "none"
