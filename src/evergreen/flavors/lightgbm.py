@@ -94,8 +94,8 @@ def _params(model: lightgbm.LGBMModel) -> dict[str, Any]:
 
 
 def _onnxmltools(model: lightgbm.LGBMModel, signature: Signature) -> bytes:
-    import onnxmltools  # type: ignore[import-untyped]
-    from onnxmltools.convert.common.data_types import (  # type: ignore[import-untyped]
+    import onnxmltools
+    from onnxmltools.convert.common.data_types import (
         FloatTensorType,
     )
 

@@ -12,7 +12,7 @@ import json
 from typing import Any
 
 import numpy as np
-import onnxruntime  # type: ignore[import-untyped]
+import onnxruntime
 import pandas as pd
 
 from evergreen.errors import InvalidInput

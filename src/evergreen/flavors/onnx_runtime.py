@@ -39,7 +39,7 @@ def onnx_installed() -> bool:
 
 def session(data: bytes) -> Any:
     """An onnxruntime session on the CPU, quiet about shape mismatches in declared outputs."""
-    import onnxruntime as ort  # type: ignore[import-untyped]
+    import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.log_severity_level = 3

@@ -65,8 +65,8 @@ class SklearnFlavor(Flavor):
 
 
 def _skl2onnx(model: Any, signature: Signature) -> bytes:
-    from skl2onnx import convert_sklearn  # type: ignore[import-untyped]
-    from skl2onnx.common.data_types import (  # type: ignore[import-untyped]
+    from skl2onnx import convert_sklearn
+    from skl2onnx.common.data_types import (
         FloatTensorType,
         StringTensorType,
     )

@@ -83,8 +83,8 @@ def _params(model: xgboost.XGBModel) -> dict[str, Any]:
 
 
 def _onnxmltools(model: xgboost.XGBModel, signature: Signature) -> bytes:
-    import onnxmltools  # type: ignore[import-untyped]
-    from onnxmltools.convert.common.data_types import (  # type: ignore[import-untyped]
+    import onnxmltools
+    from onnxmltools.convert.common.data_types import (
         FloatTensorType,
     )
 

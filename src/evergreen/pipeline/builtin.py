@@ -44,6 +44,8 @@ if TYPE_CHECKING:
     from evergreen.pipeline.runner import PipelineRunner
     from evergreen.training.search import TrialResult
 
+EXPORT_SAMPLE_ROWS = 500  # holdout rows an ONNX export must predict as the model does
+
 Say = Callable[[str], None]
 OnTrial = Callable[["TrialResult", int, int], None]
 
@@ -350,16 +352,21 @@ def register(
     registry.ensure_model(
         project.name, task=project.task, target=project.target, actor=runner.actor
     )
-    from evergreen.flavors import Signature
+    from evergreen.flavors import Signature, flavor_for
 
     feature_frame = train[features]
+    flavor = flavor_for(model)
+    signature = Signature.infer(feature_frame, train[project.target], project.task)
+    # An ONNX export for fast serving, kept only when ONNX Runtime gives the same outputs.
+    onnx = flavor.export_onnx(model, signature, holdout[features].head(EXPORT_SAMPLE_ROWS))
+    ctx.note(flavor=flavor.name, onnx=onnx.reason if onnx.data is None else "exported")
     row = registry.register(
         project.name,
         model,
-        flavor="sklearn",
-        signature=Signature.infer(feature_frame, train[project.target], project.task),
+        flavor=flavor.name,
+        signature=signature,
         actor=runner.actor,
-        params=_json_params(model.get_params() if hasattr(model, "get_params") else {}),
+        params=flavor.params(model),
         metrics={**metrics, "holdout_rows": len(holdout), "train_rows": len(train)},
         dataset_version_id=dataset,
         run_id=ctx.run_id,
@@ -376,6 +383,7 @@ def register(
             "model_fingerprint": same,
         },
         validation=validation,
+        exports={"onnx": onnx.data if onnx.data is not None else onnx.reason},
         runtime_metrics={"train_seconds": train_seconds},
     )
     from evergreen.store.tables import StepCacheRow
@@ -423,16 +431,6 @@ def promote(
     ctx.note(stage="production")
     ctx.say(f"promote: {project.name} version {version} is now in production")
     return {"promoted": True}
-
-
-def _json_params(params: dict[str, Any]) -> dict[str, Any]:
-    safe: dict[str, Any] = {}
-    for key, value in params.items():
-        if isinstance(value, bool | int | float | str) or value is None:
-            safe[key] = value
-        else:
-            safe[key] = repr(value)
-    return safe
 
 
 def _baseline(ctx: RunContext, schema: Schema, features: pd.DataFrame) -> dict[str, Any]:
