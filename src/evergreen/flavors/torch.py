@@ -145,7 +145,8 @@ class _TorchEstimator(BaseEstimator):  # type: ignore[misc]
                 f"{type(self).__name__} was fitted on {self.n_features_in_} columns, "
                 f"got {frame.shape[1]}"
             )
-        return frame.to_numpy(dtype=np.float32)
+        # pandas with copy-on-write may hand out a read-only view; torch wants writable memory
+        return np.require(frame.to_numpy(dtype=np.float32), requirements="W")
 
     # -- predicting -------------------------------------------------------------------------
     def _forward(self, features: Any) -> np.ndarray:
