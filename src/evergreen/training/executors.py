@@ -39,6 +39,7 @@ import importlib
 import itertools
 import logging
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -85,10 +86,15 @@ class Outcome:
 
 
 def describe_error(exc: BaseException) -> str:
-    """``"TypeError: message (file.py:12)"``: the exception and where it was raised."""
+    """``"TypeError: message (file.py:12)"``: the exception and where it was raised (code
+    that travelled by value has lost its file name: ``"(in <lambda>, line 12)"``)."""
     frames = traceback.extract_tb(exc.__traceback__)
-    where = f" ({Path(frames[-1].filename).name}:{frames[-1].lineno})" if frames else ""
-    return f"{type(exc).__name__}: {exc}{where}"
+    if not frames:
+        return f"{type(exc).__name__}: {exc}"
+    last = frames[-1]
+    if last.filename.startswith("<"):
+        return f"{type(exc).__name__}: {exc} (in {last.name}, line {last.lineno})"
+    return f"{type(exc).__name__}: {exc} ({Path(last.filename).name}:{last.lineno})"
 
 
 def _invoke(fn: Callable[..., Any], args: tuple[Any, ...]) -> tuple[Status, Any, str, str]:
@@ -430,8 +436,9 @@ class RayExecutor(Executor):
             status, value, error, trace = self._ray.get(ref)
         except (exceptions.WorkerCrashedError, exceptions.NodeDiedError) as exc:
             return Outcome("died", error=f"worker died: {exc}", seconds=seconds)
-        except exceptions.RayError as exc:
-            return Outcome("error", error=describe_error(exc), seconds=seconds)
+        except exceptions.RayError as exc:  # the last line names the cause; drop colours
+            cause = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip().splitlines()[-1]
+            return Outcome("error", error=f"Ray could not run the task: {cause}", seconds=seconds)
         return Outcome(status, value, error, trace, seconds)
 
     @property
