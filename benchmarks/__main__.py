@@ -1,4 +1,5 @@
-"""``python -m benchmarks [snapshot|resnapshot|drift|stats|registry ...]``: all, or those named."""
+"""``python -m benchmarks [snapshot|resnapshot|drift|stats|registry|trials ...]``: all, or those
+named."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ BENCHMARKS = {
     "drift": "benchmarks.drift",
     "stats": "benchmarks.stats_memory",
     "registry": "benchmarks.registry",
+    "trials": "benchmarks.parallel_trials",
 }
 
 
