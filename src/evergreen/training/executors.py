@@ -51,7 +51,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, Self, TypeVar
 
 import cloudpickle  # type: ignore[import-untyped]
 
@@ -186,7 +186,7 @@ class Executor(ABC):
     def close(self) -> None:
         """Stops the workers (running tasks are killed) and frees shared values."""
 
-    def __enter__(self) -> Executor:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(

@@ -173,6 +173,11 @@ def run_search(
     """Searches every candidate's space on ``executor``; ``progress(trial, done, total)`` is
     called as each trial ends. See the module's documentation."""
     _check(candidates, fit, validation, features, target)
+    if executor.pending:
+        raise InvalidInput(
+            f"the executor still has {executor.pending} task(s) in flight; "
+            "run one search at a time on an executor"
+        )
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     direction: Literal["maximize", "minimize"] = (
         "maximize" if metric.greater_is_better else "minimize"
