@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import cloudpickle
@@ -37,6 +39,11 @@ def hang(pid_file: str) -> None:
 
 def die() -> None:
     os._exit(1)
+
+
+def segfault() -> None:
+    os.kill(os.getpid(), signal.SIGSEGV)
+    time.sleep(10)
 
 
 def gone(pid: int, wait: float = 5.0) -> bool:
@@ -100,10 +107,11 @@ def test_a_hung_task_is_killed_at_its_timeout_and_others_finish(
     assert dict(executor.as_completed())[after].value[0] == 1
 
 
+@pytest.mark.parametrize("how", [die, segfault], ids=["exit", "segfault"])
 @pytest.mark.parametrize("executor", ["process", "ray"], indirect=True)
-def test_a_worker_that_dies_is_reported(executor: Executor) -> None:
+def test_a_worker_that_dies_is_reported(executor: Executor, how: Callable[[], None]) -> None:
     data = executor.share([1])
-    dead = executor.submit(die)
+    dead = executor.submit(how)
     fine = executor.submit(total, data, 1)
     outcomes = dict(executor.as_completed())
     assert outcomes[dead].status == "died"
@@ -136,7 +144,7 @@ def test_unknown_executor_names_the_choices() -> None:
 def test_default_is_a_process_pool_of_the_machines_cores() -> None:
     with make_executor(None) as ex:
         assert ex.name == "process"
-        assert ex.workers == os.cpu_count()
+        assert ex.workers == len(os.sched_getaffinity(0))
 
 
 def test_ray_missing_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -232,6 +232,13 @@ class InlineExecutor(Executor):
         self._queue.clear()
 
 
+def _cores() -> int:
+    """The cores this process may run on."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 def _limit_threads(threads: int) -> None:
     """In a worker: numerical libraries use ``threads`` threads — those loaded later through the
     environment, those already loaded (by the forkserver) through threadpoolctl."""
@@ -263,7 +270,7 @@ class ProcessExecutor(Executor):
         from pebble import ProcessPool
 
         super().__init__()
-        self.workers = workers or os.cpu_count() or 1
+        self.workers = workers or _cores()
         context = multiprocessing.get_context("forkserver")
         # Applies when this process starts its forkserver (the first pool does).
         context.set_forkserver_preload(["__main__", *preload])
@@ -391,7 +398,7 @@ class RayExecutor(Executor):
         try:
             if address is None:
                 try:  # start a local instance unless `ray start` (or RAY_ADDRESS) made one
-                    self._ray.init(num_cpus=workers or os.cpu_count(), **options)
+                    self._ray.init(num_cpus=workers or _cores(), **options)
                     self.started = True
                 except ValueError as exc:
                     if "existing cluster" not in str(exc):
