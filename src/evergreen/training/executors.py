@@ -20,9 +20,12 @@ read a shared value, which each worker loads once and caches.
 - ``process`` (the default): a Pebble process pool. Workers are forked from a forkserver that
   imported numpy, pandas, scikit-learn and the search once (``fork`` from the threaded driver
   is unsafe; ``spawn`` would import them again in every worker, also after a kill); each worker
-  runs numerical libraries on one thread. A task past its timeout is killed with its worker
-  (Pebble starts another); a worker that dies (``os._exit``, a segfault) is reported as such.
-  Shared values are written once to a temporary file that each worker reads on first use.
+  runs numerical libraries on one thread. The forkserver is one per process and starts with
+  the first pool (about 2.5-4 s on a shared 2-core machine, once; later pools start in ~0.05 s);
+  modules it did not import are imported by each worker on its first task, within that task's
+  timeout. A task past its timeout is killed with its worker (Pebble forks another at once); a
+  worker that dies (``os._exit``, a segfault) is reported as such. Shared values are written
+  once to a temporary file that each worker reads on first use and keeps.
 - ``ray`` / ``ray://host:port``: ``ray.init()`` joins the local instance started by
   ``ray start`` (or ``RAY_ADDRESS``), else starts one, which :meth:`~Executor.close` shuts down;
   an address joins that cluster (its workers need evergreen installed). Shared values go to the
