@@ -1,4 +1,5 @@
-"""``python -m benchmarks [snapshot|resnapshot|drift|stats|registry ...]``: all, or those named."""
+"""``python -m benchmarks [snapshot|resnapshot|drift|stats|registry|trials ...]``: all, or those
+named."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ BENCHMARKS = {
     "stats": "benchmarks.stats_memory",
     "registry": "benchmarks.registry",
     "rerun": "benchmarks.cached_rerun",
+    "trials": "benchmarks.parallel_trials",
 }
 
 

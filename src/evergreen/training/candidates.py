@@ -43,6 +43,8 @@ class Int(BaseModel):
             raise ValueError(f"low {self.low} is above high {self.high}")
         if self.log and self.low < 1:
             raise ValueError("a log-scaled integer needs low >= 1")
+        if self.log and self.step != 1:
+            raise ValueError("a log-scaled integer takes step 1")
         return self
 
 
