@@ -10,7 +10,6 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from evergreen.training.search import TrialResult
 from sklearn.dummy import DummyRegressor
 from sklearn.ensemble import HistGradientBoostingRegressor
 
@@ -20,6 +19,7 @@ from evergreen.bootstrap import Context
 from evergreen.pipeline.project import Project
 from evergreen.pipeline.reproduce import reproduce
 from evergreen.pipeline.runner import PipelineRunner
+from evergreen.training.search import TrialResult
 
 
 @pytest.fixture
