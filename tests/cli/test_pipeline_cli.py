@@ -88,3 +88,21 @@ def test_pipeline_show_draws_the_graph(new_home: NewHome, tmp_path: Path) -> Non
     assert "check_rows -->|train| train" in mermaid.stdout
     bad = home.run("pipeline", "show", "--project", project, "--format", "svg")
     assert bad.returncode == 2 and "--format must be text or mermaid" in bad.stderr
+
+
+def test_the_search_example_runs_its_trials_on_the_process_pool(
+    new_home: NewHome, landing: Landing
+) -> None:
+    """The example with two candidates: 12 trials on the default executor (a process pool), a
+    progress line per finished trial, the winner registered with how it was chosen."""
+    home = new_home()
+    project = BIKE_PROJECT.with_name("bike_search_project.py")
+    done = home.run("run", "--project", project, "--data", landing(rows=1500), timeout=300)
+    assert done.returncode == 0, done.stderr
+    trials = [line for line in done.stdout.splitlines() if line.startswith("  trial ")]
+    assert len(trials) == 12 and trials[-1].startswith("  trial 12/12 ")
+    assert "train: best " in done.stdout
+    [version] = home.json("models", "show", "bike-demand-search")["versions"]
+    assert version["tags"]["candidate"] in ("boosting", "forest")
+    assert version["signature"]["inputs"][-1]["name"] == "rush"  # the project's own step
+    assert version["exports"]["onnx"].get("sha256") or version["exports"]["onnx"]["reason"]

@@ -359,7 +359,9 @@ def register(
     signature = Signature.infer(feature_frame, train[project.target], project.task)
     # An ONNX export for fast serving, kept only when ONNX Runtime gives the same outputs.
     onnx = flavor.export_onnx(model, signature, holdout[features].head(EXPORT_SAMPLE_ROWS))
-    ctx.note(flavor=flavor.name, onnx=onnx.reason if onnx.data is None else "exported")
+    reason = " ".join(onnx.reason.split())
+    reason = reason if len(reason) <= 300 else reason[:297] + "..."
+    ctx.note(flavor=flavor.name, onnx=reason if onnx.data is None else "exported")
     row = registry.register(
         project.name,
         model,
@@ -383,7 +385,7 @@ def register(
             "model_fingerprint": same,
         },
         validation=validation,
-        exports={"onnx": onnx.data if onnx.data is not None else onnx.reason},
+        exports={"onnx": onnx.data if onnx.data is not None else reason},
         runtime_metrics={"train_seconds": train_seconds},
     )
     from evergreen.store.tables import StepCacheRow
