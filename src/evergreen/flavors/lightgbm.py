@@ -77,16 +77,9 @@ class LightGBMFlavor(Flavor):
         return model
 
     def export_onnx(self, model: Any, signature: Signature, sample: pd.DataFrame) -> OnnxExport:
-        if not onnx_runtime.onnx_installed():
-            return OnnxExport(None, onnx_runtime.ONNX_MISSING)
-        try:
-            data = _onnxmltools(model, signature)
-        except ImportError:
-            return OnnxExport(None, onnx_runtime.ONNX_MISSING)
-        except Exception as exc:  # the converter raises many types for what it cannot convert
-            name = type(model).__name__
-            return OnnxExport(None, f"onnxmltools cannot convert {name}: {onnx_runtime.short(exc)}")
-        return onnx_runtime.verified(data, self, model, signature, sample)
+        return onnx_runtime.converted(
+            lambda: _onnxmltools(model, signature), "onnxmltools", self, model, signature, sample
+        )
 
 
 def _params(model: lightgbm.LGBMModel) -> dict[str, Any]:

@@ -10,7 +10,7 @@ matrix; ``feeds`` handles both.
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -93,6 +93,27 @@ def compare(expected: np.ndarray, got: np.ndarray, task: Task) -> str | None:
     if agree >= LABELS_AGREE:
         return None
     return f"outputs differ: labels disagree on {1 - agree:.1%} of {len(same)} rows"
+
+
+def converted(
+    convert: Callable[[], bytes],
+    tool: str,
+    flavor: Flavor,
+    model: Any,
+    signature: Signature,
+    sample: pd.DataFrame,
+) -> OnnxExport:
+    """The export a converter (``tool``: skl2onnx, onnxmltools) makes, verified on ``sample``;
+    or why there is none (the onnx extra missing, the converter refusing the model)."""
+    if not onnx_installed():
+        return OnnxExport(None, ONNX_MISSING)
+    try:
+        data = convert()
+    except ImportError:
+        return OnnxExport(None, ONNX_MISSING)
+    except Exception as exc:  # converters raise many types for what they cannot convert
+        return OnnxExport(None, f"{tool} cannot convert {type(model).__name__}: {short(exc)}")
+    return verified(data, flavor, model, signature, sample)
 
 
 def verified(

@@ -52,16 +52,9 @@ class SklearnFlavor(Flavor):
         return isinstance(model, BaseEstimator) and _trusted(model)
 
     def export_onnx(self, model: Any, signature: Signature, sample: pd.DataFrame) -> OnnxExport:
-        if not onnx_runtime.onnx_installed():
-            return OnnxExport(None, onnx_runtime.ONNX_MISSING)
-        try:
-            data = _skl2onnx(model, signature)
-        except ImportError:
-            return OnnxExport(None, onnx_runtime.ONNX_MISSING)
-        except Exception as exc:  # skl2onnx raises many types for what it cannot convert
-            name = type(model).__name__
-            return OnnxExport(None, f"skl2onnx cannot convert {name}: {onnx_runtime.short(exc)}")
-        return onnx_runtime.verified(data, self, model, signature, sample)
+        return onnx_runtime.converted(
+            lambda: _skl2onnx(model, signature), "skl2onnx", self, model, signature, sample
+        )
 
 
 def _skl2onnx(model: Any, signature: Signature) -> bytes:

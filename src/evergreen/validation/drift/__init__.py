@@ -5,7 +5,8 @@ package (a spec, say) does not load SciPy and every drift test with it.
 """
 
 import typing as _typing
-from importlib import import_module as _import_module
+
+from evergreen.core.lazy import lazy_exports as _lazy_exports
 
 if _typing.TYPE_CHECKING:
     from evergreen.validation.drift.base import ColumnDrift as ColumnDrift
@@ -58,14 +59,4 @@ _HOMES = {
 }
 
 
-def __getattr__(name: str) -> _typing.Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(_import_module(home), name)
-    globals()[name] = value  # looked up once
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__getattr__, __dir__ = _lazy_exports(__name__, _HOMES, globals())
