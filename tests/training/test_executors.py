@@ -161,3 +161,28 @@ def test_ray_joins_a_running_instance_without_shutting_it_down(ray_instance: obj
         ex.submit(total, ex.share([2]), 0)
         assert [o.value[0] for _, o in ex.as_completed()] == [2]
     assert ray.is_initialized()
+
+
+def test_a_worker_dying_before_the_pool_saw_it_take_its_task(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Pebble learns that a worker took a task from a message; when the worker dies before the
+    # pool read that message, Pebble loses the task (or gives up the whole pool). A loaded
+    # machine makes that window real; lagging the pool's message thread makes it certain.
+    from pebble.pool.process import PoolManager
+
+    read = PoolManager.process_next_message
+
+    def lagging(self: PoolManager, timeout: float) -> None:
+        time.sleep(0.3)
+        read(self, timeout)
+
+    monkeypatch.setattr(PoolManager, "process_next_message", lagging)
+    with make_executor("process", workers=2) as ex:
+        data = ex.share([1])
+        dead = ex.submit(die, timeout=20)
+        fine = [ex.submit(total, data, i, timeout=20) for i in range(2)]
+        outcomes = dict(ex.as_completed())
+    assert outcomes[dead].status == "died"
+    assert [outcomes[i].status for i in fine] == ["ok", "ok"]
+    assert [outcomes[i].value[0] for i in fine] == [1, 2]

@@ -1,1 +1,2 @@
-"""Training: metrics, fitting candidates, the promotion gate."""
+"""Training: metrics, candidates and the hyper-parameter search (``search.py``) on executors
+(``executors.py``: inline, a local process pool, Ray), the promotion gate."""

@@ -51,12 +51,14 @@ import uuid
 from abc import ABC, abstractmethod
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Generic, Literal, Self, TypeVar
 
 import cloudpickle
+from pebble import ProcessExpired, ProcessPool
 
 from evergreen.errors import InvalidInput, Unavailable
 
@@ -253,11 +255,27 @@ def _limit_threads(threads: int) -> None:
         threadpool_limits(threads)
 
 
-def _call_pickled(blob: bytes) -> bytes:
-    """Runs in a pool worker: the call travels and returns with cloudpickle."""
+def _call_pickled(blob: bytes, marker: str) -> bytes:
+    """Runs in a pool worker: the call travels and returns with cloudpickle. The worker's pid
+    goes to ``marker`` first, so that the driver can tell a task whose worker died even when
+    Pebble loses track of it (a worker dying before the pool saw it take the task)."""
+    Path(marker).write_text(str(os.getpid()))
     fn, args = cloudpickle.loads(blob)
     result: bytes = cloudpickle.dumps(_invoke(fn, args))
     return result
+
+
+@dataclass
+class _PoolTask:
+    id: int
+    blob: bytes
+    timeout: float | None
+    marker: Path
+    submitted: float
+    dead_since: float | None = None  # when its worker was first seen gone without an outcome
+
+
+_GRACE = 1.0  # seconds Pebble gets to report a dead worker before the executor does
 
 
 class ProcessExecutor(Executor):
@@ -270,24 +288,28 @@ class ProcessExecutor(Executor):
     ) -> None:
         import multiprocessing
 
-        from pebble import ProcessPool
-
         super().__init__()
         self.workers = workers or _cores()
-        context = multiprocessing.get_context("forkserver")
+        self._threads = threads
+        self._context = multiprocessing.get_context("forkserver")
         # Applies when this process starts its forkserver (the first pool does).
-        context.set_forkserver_preload(["__main__", *preload])
-        self._pool = ProcessPool(
-            self.workers, initializer=_limit_threads, initargs=(threads,), context=context
+        self._context.set_forkserver_preload(["__main__", *preload])
+        self._folder = Path(tempfile.mkdtemp(prefix="evergreen-executor-"))
+        self._futures: dict[concurrent.futures.Future[bytes], _PoolTask] = {}
+        self._pool = self._start()
+
+    def _start(self) -> ProcessPool:
+        pool = ProcessPool(
+            self.workers,
+            initializer=_limit_threads,
+            initargs=(self._threads,),
+            context=self._context,
         )
-        self._futures: dict[concurrent.futures.Future[bytes], tuple[int, float]] = {}
-        self._folder: Path | None = None
-        self._pool.active  # noqa: B018 - starts the workers now, not on the first task
+        pool.active  # noqa: B018 - starts the workers now, not on the first task
+        return pool
 
     def share(self, value: T) -> Shared[T]:
-        if self._folder is None:
-            self._folder = Path(tempfile.mkdtemp(prefix="evergreen-shared-"))
-        handle: _InFile[T] = _InFile(str(self._folder / uuid.uuid4().hex))
+        handle: _InFile[T] = _InFile(str(self._folder / f"shared-{uuid.uuid4().hex}"))
         with open(handle.path, "wb") as f:
             cloudpickle.dump(value, f, protocol=5)
         return handle
@@ -295,32 +317,86 @@ class ProcessExecutor(Executor):
     def submit(self, fn: Callable[..., Any], /, *args: Any, timeout: float | None = None) -> int:
         task_id = next(self._ids)
         blob = cloudpickle.dumps((fn, args))
-        future = self._pool.schedule(_call_pickled, (blob,), timeout=timeout)
-        self._futures[future] = (task_id, time.perf_counter())
+        marker = self._folder / f"task-{task_id}.pid"
+        self._schedule(_PoolTask(task_id, blob, timeout, marker, time.perf_counter()))
         return task_id
 
-    def as_completed(self) -> Iterator[tuple[int, Outcome]]:
-        from pebble import ProcessExpired
+    def _schedule(self, task: _PoolTask) -> None:
+        future = self._pool.schedule(
+            _call_pickled, (task.blob, str(task.marker)), timeout=task.timeout
+        )
+        self._futures[future] = task
 
+    def as_completed(self) -> Iterator[tuple[int, Outcome]]:
         while self._futures:
             done, _ = concurrent.futures.wait(
-                list(self._futures), return_when=concurrent.futures.FIRST_COMPLETED
+                list(self._futures),
+                timeout=_GRACE,
+                return_when=concurrent.futures.FIRST_COMPLETED,
             )
-            for future in sorted(done, key=lambda f: self._futures[f][0]):
-                task_id, started = self._futures.pop(future)
-                seconds = time.perf_counter() - started
-                try:
-                    status, value, error, trace = cloudpickle.loads(future.result())
-                except TimeoutError as exc:
-                    status, value, trace = "timeout", None, ""
-                    error = f"timed out after {exc.args[1]:g} s; its worker was killed"
-                except ProcessExpired as exc:
-                    status, value, trace = "died", None, ""
-                    error = f"worker died (pid {exc.pid}, exit code {exc.exitcode})"
-                except Exception as exc:  # the pool could not send the task or its result
-                    status, value, error = "error", None, describe_error(exc)
-                    trace = str(getattr(exc, "traceback", ""))
-                yield task_id, Outcome(status, value, error, trace, seconds)
+            if any(isinstance(f.exception(), BrokenProcessPool) for f in done):
+                yield from self._recover()
+                continue
+            for future in sorted(done, key=lambda f: self._futures[f].id):
+                task = self._futures.pop(future)
+                yield task.id, self._outcome(future, task)
+            for future, task in list(self._futures.items()):
+                if not future.done() and self._lost(task):
+                    del self._futures[future]
+                    yield task.id, self._dead(task)
+
+    def _outcome(self, future: concurrent.futures.Future[bytes], task: _PoolTask) -> Outcome:
+        seconds = time.perf_counter() - task.submitted
+        task.marker.unlink(missing_ok=True)
+        try:
+            status, value, error, trace = cloudpickle.loads(future.result())
+        except TimeoutError as exc:
+            status, value, trace = "timeout", None, ""
+            error = f"timed out after {exc.args[1]:g} s; its worker was killed"
+        except ProcessExpired as exc:
+            status, value, trace = "died", None, ""
+            error = f"worker died (pid {exc.pid}, exit code {exc.exitcode})"
+        except Exception as exc:  # the pool could not send the task or its result
+            status, value, error = "error", None, describe_error(exc)
+            trace = str(getattr(exc, "traceback", ""))
+        return Outcome(status, value, error, trace, seconds)
+
+    def _recover(self) -> Iterator[tuple[int, Outcome]]:
+        """Pebble gives up its pool when a worker dies before the pool saw it take its task:
+        every task still in the pool fails with ``BrokenProcessPool``. Tasks whose worker is
+        gone are reported dead; the others (not started, or running on a live worker) are sent
+        again to a new pool; results that had arrived are kept."""
+        ended = {f: t for f, t in self._futures.items() if f.done() and f.exception() is None}
+        lost = [t for f, t in self._futures.items() if f not in ended]
+        gone = {t.id: _worker_gone(t.marker) for t in lost}  # before the workers are stopped
+        self._pool.stop()  # type: ignore[no-untyped-call]
+        self._pool.join()
+        self._pool = self._start()
+        self._futures = ended
+        for task in sorted(lost, key=lambda t: t.id):
+            if gone[task.id] is not None:
+                yield task.id, self._dead(task)
+            else:
+                task.marker.unlink(missing_ok=True)
+                self._schedule(task)
+
+    def _lost(self, task: _PoolTask) -> bool:
+        """Whether the task's worker is gone and Pebble has not reported it within a grace."""
+        if _worker_gone(task.marker) is None:
+            return False
+        now = time.perf_counter()
+        if task.dead_since is None:
+            task.dead_since = now
+        return now - task.dead_since > _GRACE
+
+    def _dead(self, task: _PoolTask) -> Outcome:
+        seconds = time.perf_counter() - task.submitted
+        if task.timeout is not None and seconds > task.timeout:
+            error = f"timed out after {task.timeout:g} s; its worker was killed"
+            return Outcome("timeout", error=error, seconds=seconds)
+        return Outcome(
+            "died", error=f"worker died (pid {_worker_gone(task.marker)})", seconds=seconds
+        )
 
     @property
     def pending(self) -> int:
@@ -330,9 +406,22 @@ class ProcessExecutor(Executor):
         self._pool.stop()  # type: ignore[no-untyped-call]
         self._pool.join()
         self._futures.clear()
-        if self._folder is not None:
-            shutil.rmtree(self._folder, ignore_errors=True)
-            self._folder = None
+        shutil.rmtree(self._folder, ignore_errors=True)
+
+
+def _worker_gone(marker: Path) -> int | None:
+    """The pid of the worker that took the task, if that process has exited; else None."""
+    try:
+        pid = int(marker.read_text())
+    except (FileNotFoundError, ValueError):
+        return None  # not taken yet (or the pid is being written)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return pid
+    except PermissionError:
+        return None
+    return None
 
 
 class _InRay(Shared[T]):
