@@ -48,6 +48,7 @@ import tempfile
 import time
 import traceback
 import uuid
+import warnings
 from abc import ABC, abstractmethod
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
@@ -484,22 +485,30 @@ class RayExecutor(Executor):
     def _init(self, address: str | None, workers: int | None) -> None:
         options: dict[str, Any] = {
             "include_dashboard": False,
-            "logging_level": logging.WARNING,
+            # Ray warns on stderr when it connects from a thread other than the main one
+            # (pipeline steps run in threads) and when a client times out; evergreen reports
+            # what matters itself, as one line.
+            "logging_level": logging.ERROR,
             "log_to_driver": False,
         }
         try:
-            if address is None:
-                try:  # start a local instance unless `ray start` (or RAY_ADDRESS) made one
-                    self._ray.init(num_cpus=workers or _cores(), **options)
-                    self.started = True
-                except ValueError as exc:
-                    if "existing cluster" not in str(exc):
-                        raise
-                    self._ray.init(**options)
-            else:
-                self._ray.init(address=address, **options)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                if address is None:
+                    try:  # start a local instance unless `ray start` (or RAY_ADDRESS) made one
+                        self._ray.init(num_cpus=workers or _cores(), **options)
+                        self.started = True
+                    except ValueError as exc:
+                        if "existing cluster" not in str(exc):
+                            raise
+                        self._ray.init(**options)
+                else:
+                    self._ray.init(address=address, **options)
         except ConnectionError as exc:
-            raise Unavailable(f"cannot reach the Ray cluster at {address!r}: {exc}") from exc
+            raise Unavailable(
+                f"cannot reach the Ray cluster at {address!r}: {exc} (is its Ray Client server "
+                "up, and RAY_AUTH_TOKEN set when the cluster uses token authentication?)"
+            ) from exc
         self._connected = True
 
     def share(self, value: T) -> Shared[T]:
