@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from cli.process import BIN, BIKE_PROJECT, Landing, NewHome, free_port
+from cli.process import BIKE_PROJECT, BIN, Landing, NewHome, free_port
 
 pytestmark = pytest.mark.slow  # starts a Ray head node and `evergreen`
 
