@@ -32,8 +32,6 @@ class TrialProgress:
     def say(self, message: str) -> None:
         if not self.enabled:
             return
-        if self._bar is not None and message.startswith("train: best"):
-            self._close()  # the search is over
         target = self._bar.console if self._bar is not None else console
         target.print(message, soft_wrap=True, highlight=False, markup=False)
 
@@ -63,6 +61,8 @@ class TrialProgress:
             self._task = self._bar.add_task("trials", total=total)
         self._bar.console.print(line, soft_wrap=True, highlight=False, markup=False)
         self._bar.update(self._task, completed=done, total=total)
+        if done >= total:
+            self._close()  # the search is over
 
     def _close(self) -> None:
         if self._bar is not None:

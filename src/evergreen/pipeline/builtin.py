@@ -458,14 +458,10 @@ def _baseline(ctx: RunContext, schema: Schema, features: pd.DataFrame) -> dict[s
     }
 
 
-def _project_key(name: str) -> Callable[[RunContext], Any]:
-    def key(ctx: RunContext) -> Any:
-        if name == "prepare":
-            prepare_fn = ctx.project.prepare
-            return code_fingerprint(prepare_fn) if prepare_fn is not None else None
-        return None
-
-    return key
+def _prepare_key(ctx: RunContext) -> str | None:
+    """The project's ``prepare`` function, by its code fingerprint."""
+    prepare_fn = ctx.project.prepare
+    return code_fingerprint(prepare_fn) if prepare_fn is not None else None
 
 
 STEPS_VERSION = "1"  # bump when a built-in step computes something different
@@ -487,7 +483,7 @@ def builtin_steps() -> list[Step]:
     return [
         make("ingest", ingest, (), ("dataset", "raw"), cache=False),
         make("validate", validate, ("raw", "dataset"), ("validation", "schema"), _validate_key),
-        make("prepare", prepare, ("raw",), ("prepared",), _project_key("prepare")),
+        make("prepare", prepare, ("raw",), ("prepared",), _prepare_key),
         make("split", split_rows, ("prepared",), ("train", "holdout", "features"), _split_key),
         make(
             "train", train, ("train", "features"), ("model", "search", "train_seconds"), _train_key
