@@ -178,12 +178,14 @@ def test_bad_requests_are_400(
     assert response.headers["X-Model-Version"] == "1"
 
 
-def test_bad_version_in_path_is_400(publish: Publish, start_gateway: StartGateway) -> None:
+def test_version_that_is_not_a_number_is_an_unknown_version(
+    publish: Publish, start_gateway: StartGateway
+) -> None:
     publish()
     client = start_gateway().client
     response = client.get("/v2/models/rentals/versions/latest")
-    assert response.status_code == 400
-    assert "version" in response.json()["error"]
+    assert response.status_code == 404  # V2: an unknown model or version is a 404
+    assert "'latest' is not a version number" in response.json()["error"]
 
 
 def test_hot_swap_under_load(
@@ -265,4 +267,9 @@ def test_every_prediction_is_logged(
     for request_id, predictions in sent.items():
         rows = logged[logged["request_id"] == request_id]
         np.testing.assert_allclose(rows["prediction"], predictions)
-    assert list(logged.columns) == ["request_id", "ts", "temp", "humidity", "weekday", "prediction"]
+    assert list(logged.columns) == [
+        "request_id", "ts", "endpoint", "variant", "role", "error", "latency_ms",
+        "temp", "humidity", "weekday", "prediction",
+    ]  # fmt: skip
+    assert set(logged["endpoint"]) == {"rentals"} and set(logged["role"]) == {"primary"}
+    assert logged["error"].isna().all() and (logged["latency_ms"] > 0).all()

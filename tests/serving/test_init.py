@@ -10,8 +10,15 @@ def test_public_names_are_sorted_and_exported() -> None:
     public = {n for n in dir(serving) if not n.startswith("_")}
     modules = {
         "app",
+        "batching",
+        "control_api",
+        "endpoints",
         "errors",
+        "gateway",
+        "loader",
+        "metrics",
         "model_cache",
+        "policy",
         "prediction_log",
         "protocols",
         "registry_api",

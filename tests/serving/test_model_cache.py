@@ -34,7 +34,7 @@ def test_serves_the_production_version(context: Context, publish: Publish) -> No
     published = publish()
     cache = ModelCache(context.registry)
     cache.refresh()
-    model = cache.get("rentals")
+    model = cache.get("rentals").primary.served.model
     assert model.version == published.version
     features = published.features.head(5)
     np.testing.assert_allclose(model.predict(features), published.model.predict(features))
@@ -54,10 +54,10 @@ def test_refresh_swaps_and_keeps_old_reference(context: Context, publish: Publis
     publish()
     cache = ModelCache(context.registry)
     cache.refresh()
-    in_flight = cache.get("rentals")
+    in_flight = cache.get("rentals").primary.served.model
     publish(seed=1)
     assert cache.refresh() == {"rentals": 2}
-    assert cache.get("rentals").version == 2
+    assert cache.get("rentals").primary.served.model.version == 2
     assert in_flight.version == 1  # a request that started before the swap keeps its model
 
 
@@ -65,9 +65,9 @@ def test_unchanged_versions_are_not_reloaded(context: Context, publish: Publish)
     publish()
     cache = ModelCache(context.registry)
     cache.refresh()
-    first = cache.get("rentals")
+    first = cache.get("rentals").primary.served
     cache.refresh()
-    assert cache.get("rentals") is first
+    assert cache.get("rentals").primary.served is first
 
 
 def test_models_leaving_production_are_dropped(context: Context, publish: Publish) -> None:
@@ -110,9 +110,9 @@ def test_get_version_loads_on_demand(context: Context, publish: Publish) -> None
     publish(seed=1)
     cache = ModelCache(context.registry, max_pinned=1)
     cache.refresh()
-    assert cache.get_version("rentals", 2) is cache.get("rentals")
+    assert cache.get_version("rentals", 2) is cache.get("rentals").primary.served
     old = cache.get_version("rentals", 1)
-    assert old.version == 1
+    assert old.model.version == 1
     assert cache.is_loaded("rentals", 1)
     assert cache.get_version("rentals", 1) is old
     with pytest.raises(NotFound):

@@ -108,6 +108,8 @@ class Flavor(ABC):
     """
 
     name: str
+    # Whether predict takes many rows at once, so the gateway may batch requests together.
+    batchable: bool = True
 
     @abstractmethod
     def save(self, model: Any) -> bytes: ...

@@ -1,49 +1,115 @@
-"""The production model of every model, loaded and kept current with the registry.
+"""What every endpoint serves, loaded and kept current with the registry.
 
-Reads never take a lock: ``get`` reads one immutable mapping, and ``refresh`` builds the next
-mapping (loading new versions first) and swaps the reference in one assignment. A request in
-flight keeps the ``LoadedModel`` it started with; a version that fails to load is logged and the
-version before it keeps serving.
+An endpoint is either stored (a policy set through the control API) or implicit: every model
+with a production version is served under its own name. ``refresh`` resolves each endpoint's
+variant and shadow references against the registry, loads and warms versions it does not have
+yet (before anything switches), and swaps one immutable mapping in a single assignment. Reads
+never take a lock; a request in flight keeps the ``ServedEndpoint`` it started with. A version
+that fails to load is logged, retried later, and the version before it keeps serving; versions
+no endpoint needs any more are closed once they are out of the mapping.
+
+Every gateway process polls the same registry, so processes converge on the same versions
+within one poll interval plus a load.
 """
 
 from __future__ import annotations
 
 import logging
+import random
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from types import MappingProxyType
 
-from evergreen.errors import EvergreenError, NotFound, Unavailable
-from evergreen.flavors.base import LoadedModel
+from evergreen.core.ids import ModelRef
+from evergreen.errors import EvergreenError, InvalidInput, NotFound, Unavailable
 from evergreen.registry import Registry
+from evergreen.serving.loader import ModelLoader, ServedModel
+from evergreen.serving.policy import EndpointPolicy, choose
+from evergreen.store.endpoints import EndpointRepository
 
 log = logging.getLogger(__name__)
 
+CLOSE_GRACE_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class ServedVariant:
+    name: str
+    ref: str
+    weight: float
+    served: ServedModel
+
+
+@dataclass(frozen=True)
+class ServedShadow:
+    name: str
+    ref: str
+    sample: float
+    served: ServedModel
+
+
+@dataclass(frozen=True)
+class ServedEndpoint:
+    """One endpoint's variants (those whose version is loaded) and shadows."""
+
+    name: str
+    policy: EndpointPolicy
+    variants: tuple[ServedVariant, ...]
+    shadows: tuple[ServedShadow, ...]
+    stored: bool
+
+    @property
+    def primary(self) -> ServedVariant:
+        return self.variants[0]
+
+    def pick(self, key: str | None, rng: random.Random | None = None) -> ServedVariant:
+        if len(self.variants) == 1:
+            return self.variants[0]
+        return self.variants[choose([v.weight for v in self.variants], key, rng)]
+
+    def models(self) -> list[ServedModel]:
+        """Every version this endpoint holds, variants first, then shadows."""
+        return [v.served for v in self.variants] + [s.served for s in self.shadows]
+
+    def variant_serving(self, version: int) -> ServedVariant | None:
+        for variant in self.variants:
+            if variant.served.model.version == version:
+                return variant
+        return None
+
 
 class ModelCache:
-    """Serves each model's production version; ``start()`` keeps it current in the background."""
+    """Serves every endpoint; ``start()`` keeps it current in the background."""
 
     def __init__(
         self,
         registry: Registry,
         *,
+        endpoints: EndpointRepository | None = None,
+        loader: ModelLoader | None = None,
         poll_interval: float = 1.0,
         retry_failed_after: float = 30.0,
         max_pinned: int = 4,
+        on_load: Callable[[ServedModel], None] | None = None,
     ) -> None:
         self.registry = registry
+        self.endpoint_store = endpoints
+        self.loader = loader or ModelLoader(registry)
         self.poll_interval = poll_interval
         self.retry_failed_after = retry_failed_after
-        self._models: Mapping[str, LoadedModel] = MappingProxyType({})
+        self.on_load = on_load
+        self._endpoints: Mapping[str, ServedEndpoint] = MappingProxyType({})
         self._ready = threading.Event()
         self._refresh_lock = threading.Lock()
         self._failed: dict[tuple[str, int, str], float] = {}
-        self._pinned: OrderedDict[tuple[str, int], LoadedModel] = OrderedDict()
+        self._pinned: OrderedDict[tuple[str, int], ServedModel] = OrderedDict()
         self._pinned_lock = threading.Lock()
         self._max_pinned = max_pinned
         self._stop = threading.Event()
+        self._wake = threading.Event()
         self._thread: threading.Thread | None = None
 
     # -- reading ----------------------------------------------------------------------------
@@ -52,93 +118,170 @@ class ModelCache:
         """True once the first refresh has finished."""
         return self._ready.is_set()
 
-    def served(self) -> dict[str, int]:
-        """The version being served for each model."""
-        return {name: model.version for name, model in self._models.items()}
+    @property
+    def endpoints(self) -> Mapping[str, ServedEndpoint]:
+        return self._endpoints
 
-    def get(self, name: str) -> LoadedModel:
-        """The production version of ``name``; the caller keeps it for the whole request."""
-        model = self._models.get(name)
-        if model is not None:
-            return model
+    def served(self) -> dict[str, int]:
+        """The version answering each endpoint (its primary variant's)."""
+        return {name: e.primary.served.model.version for name, e in self._endpoints.items()}
+
+    def get(self, name: str) -> ServedEndpoint:
+        """The endpoint ``name``; the caller keeps it for the whole request."""
+        endpoint = self._endpoints.get(name)
+        if endpoint is not None:
+            return endpoint
         if not self.ready:
             raise Unavailable("the gateway is still loading its models; retry in a moment")
-        served = ", ".join(sorted(self._models)) or "none"
+        served = ", ".join(sorted(self._endpoints)) or "none"
         raise NotFound(
-            f"model {name!r} is not served here (it has no loadable production version); "
-            f"served models: {served}"
+            f"model {name!r} is not served here (no endpoint of that name, and no loadable "
+            f"production version); served: {served}"
         )
 
-    def get_version(self, name: str, version: int) -> LoadedModel:
-        """A specific version: the production one if it matches, else loaded on demand (blocking)
-        and kept in a small LRU cache."""
-        current = self._models.get(name)
-        if current is not None and current.version == version:
-            return current
+    def get_version(self, name: str, version: int) -> ServedModel:
+        """Version ``version`` for endpoint ``name``: the variant serving it, else that version
+        of model ``name`` loaded on demand (blocking) and kept in a small LRU cache."""
+        endpoint = self._endpoints.get(name)
+        if endpoint is not None:
+            variant = endpoint.variant_serving(version)
+            if variant is not None:
+                return variant.served
+            models = {ModelRef.parse(v.ref).name for v in endpoint.variants}
+            if name not in models:
+                served = sorted(v.served.model.version for v in endpoint.variants)
+                raise NotFound(
+                    f"endpoint {name!r} does not serve version {version} (it serves {served})"
+                )
         key = (name, version)
         with self._pinned_lock:
             pinned = self._pinned.get(key)
             if pinned is not None:
                 self._pinned.move_to_end(key)
                 return pinned
-        model = self.registry.load(name, version)
+        served_model = self.loader.load(name, version)
         with self._pinned_lock:
-            self._pinned[key] = model
+            self._pinned[key] = served_model
             self._pinned.move_to_end(key)
             while len(self._pinned) > self._max_pinned:
-                self._pinned.popitem(last=False)
-        return model
+                self._pinned.popitem(last=False)[1].close()
+        return served_model
 
     def is_loaded(self, name: str, version: int) -> bool:
-        current = self._models.get(name)
-        if current is not None and current.version == version:
+        endpoint = self._endpoints.get(name)
+        if endpoint is not None and endpoint.variant_serving(version) is not None:
             return True
         with self._pinned_lock:
             return (name, version) in self._pinned
 
     # -- refreshing -------------------------------------------------------------------------
     def refresh(self) -> dict[str, int]:
-        """Load new production versions, drop models no longer in production, swap atomically.
+        """Resolve every endpoint, load what is new, swap atomically; returns ``served()``.
 
-        Returns the versions served afterwards. Refreshes are serialized; readers never wait.
+        Refreshes are serialized; readers never wait.
         """
         with self._refresh_lock:
             try:
-                production = self.registry.production_versions()
+                policies = self._policies()
             except EvergreenError as exc:
-                log.error("cannot list production versions; keeping current models: %s", exc)
+                log.error("cannot read the registry; keeping the current endpoints: %s", exc)
                 return self.served()
-            current = self._models
-            nxt: dict[str, LoadedModel] = {}
-            for name, row in production:
-                model = current.get(name)
-                if model is None or model.version != row.version:
-                    model = self._load(name, row.version, row.artifact_sha256) or model
-                if model is not None:
-                    nxt[name] = model
-            self._models = MappingProxyType(nxt)
+            current = self._endpoints
+            loaded = {m.key: m for e in current.values() for m in e.models()}
+            nxt: dict[str, ServedEndpoint] = {}
+            for name, (policy, stored) in policies.items():
+                endpoint = self._build(name, policy, stored, loaded, current.get(name))
+                if endpoint is not None:
+                    nxt[name] = endpoint
+            self._endpoints = MappingProxyType(nxt)
             self._ready.set()
+            self._close_unused(current, nxt)
             return self.served()
 
-    def _load(self, name: str, version: int, sha256: str) -> LoadedModel | None:
-        key = (name, version, sha256)
-        failed_at = self._failed.get(key)
+    def refresh_soon(self) -> None:
+        """Ask the background refresher to refresh now (after a policy change here)."""
+        self._wake.set()
+
+    def _policies(self) -> dict[str, tuple[EndpointPolicy, bool]]:
+        policies = {
+            name: (EndpointPolicy.single(name), False)
+            for name, _ in self.registry.production_versions()
+        }
+        if self.endpoint_store is not None:
+            for row in self.endpoint_store.list():
+                try:
+                    policies[row.name] = (EndpointPolicy.parse(row.policy, row.name), True)
+                except InvalidInput as exc:
+                    log.error("endpoint %s is not served: %s", row.name, exc)
+        return policies
+
+    def _build(
+        self,
+        name: str,
+        policy: EndpointPolicy,
+        stored: bool,
+        loaded: dict[tuple[str, int], ServedModel],
+        previous: ServedEndpoint | None,
+    ) -> ServedEndpoint | None:
+        before = {v.name: v.served for v in previous.variants} if previous else {}
+        before.update({s.name: s.served for s in previous.shadows} if previous else {})
+        variants = []
+        for variant in policy.variants:
+            served = self._served(variant.model, loaded) or before.get(variant.name)
+            if served is not None:
+                variants.append(ServedVariant(variant.name, variant.model, variant.weight, served))
+        shadows = []
+        for shadow in policy.shadows:
+            served = self._served(shadow.model, loaded) or before.get(shadow.name)
+            if served is not None:
+                shadows.append(ServedShadow(shadow.name, shadow.model, shadow.sample, served))
+        if not variants or sum(v.weight for v in variants) <= 0:
+            if stored:
+                log.error("endpoint %s has no loadable variant; it is not served", name)
+            return None
+        return ServedEndpoint(name, policy, tuple(variants), tuple(shadows), stored)
+
+    def _served(self, ref: str, loaded: dict[tuple[str, int], ServedModel]) -> ServedModel | None:
+        try:
+            row = self.registry.resolve(ref)
+        except EvergreenError as exc:
+            log.warning("cannot resolve %s: %s", ref, exc)
+            return None
+        name = ModelRef.parse(ref).name
+        key = (name, row.version)
+        if key in loaded:
+            return loaded[key]
+        failed_at = self._failed.get((name, row.version, row.artifact_sha256))
         if failed_at is not None and time.monotonic() - failed_at < self.retry_failed_after:
             return None
         try:
-            model = self.registry.load(name, version)
+            served = self.loader.load(name, row.version)
         except EvergreenError as exc:
-            log.error(
-                "cannot load %s:%d; the previous version keeps serving: %s", name, version, exc
-            )
+            log.error("cannot load %s:%d; the previous version keeps serving: %s", *key, exc)
         except Exception:
-            log.exception("cannot load %s:%d; the previous version keeps serving", name, version)
+            log.exception("cannot load %s:%d; the previous version keeps serving", *key)
         else:
-            self._failed.pop(key, None)
-            log.info("loaded %s:%d", name, version)
-            return model
-        self._failed[key] = time.monotonic()
+            self._failed.pop((name, row.version, row.artifact_sha256), None)
+            loaded[key] = served
+            if self.on_load is not None:
+                self.on_load(served)
+            return served
+        self._failed[(name, row.version, row.artifact_sha256)] = time.monotonic()
         return None
+
+    def _close_unused(
+        self, before: Mapping[str, ServedEndpoint], after: Mapping[str, ServedEndpoint]
+    ) -> None:
+        def models(endpoints: Mapping[str, ServedEndpoint]) -> dict[tuple[str, int], ServedModel]:
+            return {m.key: m for e in endpoints.values() for m in e.models()}
+
+        kept = models(after)
+        for key, served in models(before).items():
+            if key not in kept:
+                # Requests that picked it just before the swap still submit to it: close later.
+                timer = threading.Timer(CLOSE_GRACE_SECONDS, served.close)
+                timer.daemon = True
+                timer.start()
 
     # -- background refresher ---------------------------------------------------------------
     def start(self) -> None:
@@ -151,18 +294,25 @@ class ModelCache:
 
     def stop(self, timeout: float | None = 10.0) -> None:
         self._stop.set()
+        self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
+        for endpoint in self._endpoints.values():
+            for served in endpoint.models():
+                served.close()
+        with self._pinned_lock:
+            for served in self._pinned.values():
+                served.close()
 
     def wait_ready(self, timeout: float | None = None) -> bool:
         return self._ready.wait(timeout)
 
     def _run(self) -> None:
-        while True:
+        while not self._stop.is_set():
             try:
                 self.refresh()
             except Exception:
                 log.exception("model cache refresh failed; retrying in %.1fs", self.poll_interval)
-            if self._stop.wait(self.poll_interval):
-                return
+            self._wake.wait(self.poll_interval)
+            self._wake.clear()

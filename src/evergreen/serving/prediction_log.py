@@ -6,8 +6,11 @@ nothing; a background thread writes the buffer every ``flush_interval`` seconds 
 and indexed in the metadata database; ``evergreen.store.predictions.read_predictions`` reads
 them back.
 
-Segment columns: ``request_id`` (string), ``ts`` (UTC timestamp), the input columns, and
-``prediction``. An input column whose name clashes with those is stored as ``input.<name>``.
+Segment columns: ``request_id`` (string), ``ts`` (UTC timestamp), then, for gateway records,
+``endpoint``, ``variant``, ``role`` (``primary`` or ``shadow``), ``latency_ms`` and ``error``
+(null unless the model failed on the request, when ``prediction`` is null), the input columns,
+and ``prediction``. An input column whose name clashes with those is stored as
+``input.<name>``.
 """
 
 from __future__ import annotations
@@ -32,7 +35,18 @@ from evergreen.store.tables import PredictionSegmentRow
 
 log = logging.getLogger(__name__)
 
-RESERVED = ("request_id", "ts", "prediction")
+RESERVED = ("request_id", "ts", "endpoint", "variant", "role", "latency_ms", "error", "prediction")
+
+
+@dataclass(frozen=True)
+class Served:
+    """Who answered a request: the endpoint, the variant, and in which role."""
+
+    endpoint: str
+    variant: str
+    role: str = "primary"
+    latency_ms: float = 0.0
+    error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -42,7 +56,8 @@ class _Record:
     request_id: str
     ts: datetime
     inputs: pd.DataFrame
-    outputs: np.ndarray
+    outputs: np.ndarray | None
+    served: Served | None
 
 
 class PredictionLogWriter:
@@ -79,10 +94,13 @@ class PredictionLogWriter:
         version: int,
         request_id: str,
         inputs: pd.DataFrame,
-        outputs: np.ndarray,
+        outputs: np.ndarray | None,
+        served: Served | None = None,
     ) -> None:
-        """Queue one request's rows; never touches storage."""
-        item = _Record(model, version, request_id, self.clock.now(), inputs, np.asarray(outputs))
+        """Queue one request's rows (``outputs`` None when the model failed, with ``served.error``
+        saying why); never touches storage."""
+        answer = None if outputs is None else np.asarray(outputs)
+        item = _Record(model, version, request_id, self.clock.now(), inputs, answer, served)
         with self._lock:
             if self._closed:
                 raise InvalidState("the prediction log writer is closed")
@@ -131,13 +149,16 @@ class PredictionLogWriter:
                 )
 
     def _write(self, batch: list[_Record]) -> None:
-        groups: dict[tuple[str, int], list[_Record]] = {}
+        groups: dict[tuple[str, int, str | None], list[_Record]] = {}
         for item in batch:
-            groups.setdefault((item.model, item.version), []).append(item)
-        for (model, version), records in groups.items():
-            self._write_segment(model, version, records)
+            endpoint = item.served.endpoint if item.served else None
+            groups.setdefault((item.model, item.version, endpoint), []).append(item)
+        for (model, version, endpoint), records in groups.items():
+            self._write_segment(model, version, endpoint, records)
 
-    def _write_segment(self, model: str, version: int, records: list[_Record]) -> None:
+    def _write_segment(
+        self, model: str, version: int, endpoint: str | None, records: list[_Record]
+    ) -> None:
         frame = _segment_frame(records)
         buffer = io.BytesIO()
         pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), buffer)
@@ -152,6 +173,7 @@ class PredictionLogWriter:
                 rows=len(frame),
                 artifact_sha256=blob.sha256,
                 created_at=self.clock.now(),
+                endpoint=endpoint,
             )
         )
 
@@ -161,12 +183,29 @@ def _segment_frame(records: list[_Record]) -> pd.DataFrame:
     counts = [len(r.inputs) for r in records]
     inputs = pd.concat([r.inputs for r in records], ignore_index=True)
     inputs.columns = pd.Index([f"input.{c}" if c in RESERVED else str(c) for c in inputs.columns])
-    outputs = np.concatenate([r.outputs for r in records])
-    head = pd.DataFrame(
-        {
-            "request_id": pd.array(np.repeat([r.request_id for r in records], counts), "string"),
-            "ts": pd.to_datetime([r.ts for r in records], utc=True).repeat(counts).as_unit("us"),
-        }
-    )
-    prediction = list(outputs) if outputs.ndim > 1 else outputs
-    return pd.concat([head, inputs, pd.DataFrame({"prediction": prediction})], axis=1)
+    head: dict[str, object] = {
+        "request_id": pd.array(np.repeat([r.request_id for r in records], counts), "string"),
+        "ts": pd.to_datetime([r.ts for r in records], utc=True).repeat(counts).as_unit("us"),
+    }
+    if any(r.served is not None for r in records):
+        served = [r.served or Served("", "") for r in records]
+        for column in ("endpoint", "variant", "role", "error"):
+            values = [getattr(s, column) for s in served]
+            head[column] = pd.array(np.repeat(np.array(values, dtype=object), counts), "string")
+        head["latency_ms"] = np.repeat([s.latency_ms for s in served], counts).astype(np.float64)
+    prediction = _predictions(records, counts)
+    return pd.concat([pd.DataFrame(head), inputs, pd.DataFrame({"prediction": prediction})], axis=1)
+
+
+def _predictions(records: list[_Record], counts: list[int]) -> object:
+    answered = [r.outputs for r in records if r.outputs is not None]
+    if len(answered) == len(records):
+        outputs = np.concatenate(answered)
+        return list(outputs) if outputs.ndim > 1 else outputs
+    values: list[object] = []  # some requests failed: their rows' predictions are null
+    for record, count in zip(records, counts, strict=True):
+        if record.outputs is None:
+            values.extend([None] * count)
+        else:
+            values.extend(list(record.outputs))
+    return values

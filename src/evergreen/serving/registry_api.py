@@ -53,28 +53,33 @@ class ModelSettings(_Write):
     description: str | None = None
 
 
-def _writer(token: str | None) -> Callable[..., None]:
+def bearer_guard(token: str | None, what: str, *, open_without_token: bool = False) -> Any:
+    """A dependency that checks ``Authorization: Bearer <token>`` for ``what``. Without a
+    configured token the routes are refused (403), or open when ``open_without_token``."""
+
     def require_token(authorization: Annotated[str | None, Header()] = None) -> None:
         if token is None:
+            if open_without_token:
+                return
             raise HTTPException(
-                403, "registry writes are disabled: start the server with EVERGREEN_API_TOKEN set"
+                403, f"{what} are disabled: start the server with EVERGREEN_API_TOKEN set"
             )
         scheme, _, given = (authorization or "").partition(" ")
         if scheme.lower() != "bearer" or not hmac.compare_digest(given.encode(), token.encode()):
             raise HTTPException(
                 401,
-                "registry writes need 'Authorization: Bearer <token>'",
+                f"{what} need 'Authorization: Bearer <token>'",
                 headers={"WWW-Authenticate": "Bearer"},
             )
 
-    return require_token
+    return Depends(require_token)
 
 
 def registry_router(
     registry: Registry, *, token: str | None, lineage: Lineage | None = None
 ) -> APIRouter:
     router = APIRouter(prefix="/api/v1", tags=["registry"])
-    write = [Depends(_writer(token))]
+    write = [bearer_guard(token, "registry writes")]
 
     def model_view(name: str) -> dict[str, Any]:
         model = registry.get_model(name)

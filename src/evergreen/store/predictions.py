@@ -41,6 +41,16 @@ class PredictionRepository:
                 query = query.where(PredictionSegmentRow.created_at > created_after)
             return list(s.scalars(query.order_by(PredictionSegmentRow.created_at)))
 
+    def endpoint_segments(
+        self, endpoint: str, *, created_after: datetime | None = None
+    ) -> list[PredictionSegmentRow]:
+        """Every segment written for ``endpoint`` (all its variants' models), oldest first."""
+        with self.db.session() as s:
+            query = sa.select(PredictionSegmentRow).where(PredictionSegmentRow.endpoint == endpoint)
+            if created_after is not None:
+                query = query.where(PredictionSegmentRow.created_at > created_after)
+            return list(s.scalars(query.order_by(PredictionSegmentRow.created_at)))
+
     def add_result(self, row: MonitorResultRow) -> None:
         with self.db.session() as s:
             s.add(row)
@@ -99,6 +109,14 @@ def read_predictions(
         )
     frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     return frame.tail(last_rows).reset_index(drop=True) if last_rows is not None else frame
+
+
+def read_segments(artifacts: ArtifactStore, segments: list[PredictionSegmentRow]) -> pd.DataFrame:
+    """The rows of ``segments``, verified, in order (an empty frame when there are none)."""
+    frames = [_read_parquet(artifacts.get_bytes(s.artifact_sha256)) for s in segments]
+    if not frames:
+        return pd.DataFrame()
+    return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
 
 
 def _read_parquet(data: bytes) -> pd.DataFrame:

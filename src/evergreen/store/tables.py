@@ -250,6 +250,28 @@ class PredictionSegmentRow(Base):
     rows: Mapped[int] = mapped_column(Integer)
     artifact_sha256: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime]
+    # The endpoint that answered (gateway segments); None for segments written outside one.
+    endpoint: Mapped[str | None] = mapped_column(String(128), index=True, default=None)
+
+
+class EndpointRow(Base):
+    """A serving endpoint's traffic policy (variants, weights, shadows), as JSON."""
+
+    __tablename__ = "endpoints"
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    policy: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    updated_by: Mapped[str] = mapped_column(String(128))
+
+
+class FeedbackRow(Base):
+    """A ground-truth label for one logged prediction, joined to the log by request id."""
+
+    __tablename__ = "feedback"
+    request_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    label: Mapped[Any] = mapped_column(JSON)
+    at: Mapped[datetime] = mapped_column(index=True)
 
 
 class MonitorResultRow(Base):

@@ -44,6 +44,10 @@ _SIGNATURE_DATATYPES: dict[DType, str] = {
 }
 
 
+# Protocol extensions this server implements (``GET /v2`` lists them).
+EXTENSIONS: list[str] = []
+
+
 @dataclass(frozen=True)
 class InferRequest:
     """A parsed request: its id (given or generated) and the input rows, one column per input."""
@@ -184,11 +188,13 @@ def _from_matrix(tensor: _Tensor, names: list[str]) -> pd.DataFrame:
     return pd.DataFrame({n: tensor.values[:, i] for i, n in enumerate(names)})
 
 
-def infer_response(model: LoadedModel, request_id: str, outputs: np.ndarray) -> dict[str, Any]:
-    """The V2 response body for a model's predictions."""
+def infer_response(
+    model: LoadedModel, request_id: str, outputs: np.ndarray, *, model_name: str | None = None
+) -> dict[str, Any]:
+    """The V2 response body for a model's predictions (``model_name``: the endpoint asked)."""
     array = np.asarray(outputs)
     return {
-        "model_name": model.name,
+        "model_name": model_name or model.name,
         "model_version": str(model.version),
         "id": request_id,
         "outputs": [
@@ -223,11 +229,11 @@ def _json_values(array: np.ndarray) -> list[Any]:
     return [v.decode() if isinstance(v, bytes) else str(v) for v in flat.tolist()]
 
 
-def model_metadata(model: LoadedModel) -> dict[str, Any]:
-    """The V2 model metadata of the version being served."""
+def model_metadata(model: LoadedModel, name: str | None = None) -> dict[str, Any]:
+    """The V2 model metadata of the version being served (``name``: the endpoint asked)."""
     signature = model.signature
     return {
-        "name": model.name,
+        "name": name or model.name,
         "versions": [str(model.version)],
         "platform": f"evergreen-{model.flavor.name}",
         "inputs": [

@@ -1,0 +1,183 @@
+"""Adaptive micro-batching: requests for one model version that arrive together are predicted
+in one call.
+
+Each batcher has one worker thread. A request joins a queue and waits on a future; the worker
+takes everything queued (up to ``max_batch_rows`` rows), predicts once, and hands each request
+its slice of the outputs. Batches form on their own while a prediction runs, so a lone request
+never waits; ``max_wait`` lets the worker wait a little longer for company when the queue is
+short, but never longer than the ``latency_target`` leaves after the predict time it has seen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from evergreen.errors import Unavailable
+
+log = logging.getLogger(__name__)
+
+Predict = Callable[[pd.DataFrame], np.ndarray]
+
+
+@dataclass(frozen=True)
+class BatchingSpec:
+    """How requests are grouped; ``max_batch_rows=1`` turns batching off."""
+
+    max_batch_rows: int = 256
+    max_wait: float = 0.0
+    latency_target: float = 0.050
+    max_queue_rows: int = 100_000
+
+    @property
+    def enabled(self) -> bool:
+        return self.max_batch_rows > 1
+
+
+@dataclass
+class _Item:
+    frame: pd.DataFrame
+    future: Future[np.ndarray]
+
+
+BatchObserver = Callable[[int, int, float], None]  # (requests, rows, seconds) of each batch
+
+
+class MicroBatcher:
+    """Batches calls to ``predict`` from any thread or event loop."""
+
+    def __init__(
+        self,
+        predict: Predict,
+        spec: BatchingSpec,
+        *,
+        name: str = "model",
+        observer: BatchObserver | None = None,
+    ) -> None:
+        self.predict = predict
+        self.spec = spec
+        self.name = name
+        self.observer = observer
+        self._queue: deque[_Item] = deque()
+        self._queued_rows = 0
+        self._cond = threading.Condition()
+        self._closed = False
+        self._predict_seconds = 0.0  # exponentially weighted, per batch
+        self._thread = threading.Thread(
+            target=self._run, name=f"evergreen-batch-{name}", daemon=True
+        )
+        self._thread.start()
+
+    @property
+    def queued_rows(self) -> int:
+        return self._queued_rows
+
+    def submit(self, frame: pd.DataFrame) -> Future[np.ndarray]:
+        """Queue ``frame``; the future holds its outputs (or the exception predict raised)."""
+        future: Future[np.ndarray] = Future()
+        rows = len(frame)
+        with self._cond:
+            if self._closed:
+                raise Unavailable(f"{self.name} is no longer served; retry the request")
+            if self._queued_rows + rows > self.spec.max_queue_rows:
+                raise Unavailable(
+                    f"{self.name} has {self._queued_rows} rows waiting; the gateway is "
+                    "overloaded, retry later"
+                )
+            self._queue.append(_Item(frame, future))
+            self._queued_rows += rows
+            self._cond.notify()
+        return future
+
+    async def predict_async(self, frame: pd.DataFrame) -> np.ndarray:
+        return await asyncio.wrap_future(self.submit(frame))
+
+    def close(self) -> None:
+        """Finish what is queued, then stop the worker."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify()
+        self._thread.join(30.0)
+
+    # -- the worker -------------------------------------------------------------------------
+    def _run(self) -> None:
+        while True:
+            batch = self._take()
+            if batch is None:
+                return
+            self._predict(batch)
+
+    def _take(self) -> list[_Item] | None:
+        spec = self.spec
+        with self._cond:
+            while not self._queue:
+                if self._closed:
+                    return None
+                self._cond.wait()
+            if spec.max_wait > 0 and self._queued_rows < spec.max_batch_rows:
+                budget = min(spec.max_wait, max(0.0, spec.latency_target - self._predict_seconds))
+                deadline = time.monotonic() + budget
+                while self._queued_rows < spec.max_batch_rows and not self._closed:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        break
+                    self._cond.wait(left)
+            batch: list[_Item] = []
+            rows = 0
+            while self._queue:
+                size = len(self._queue[0].frame)
+                if batch and rows + size > spec.max_batch_rows:
+                    break
+                item = self._queue.popleft()
+                batch.append(item)
+                rows += size
+            self._queued_rows -= rows
+            return batch
+
+    def _predict(self, batch: list[_Item]) -> None:
+        live = [item for item in batch if item.future.set_running_or_notify_cancel()]
+        if not live:
+            return
+        started = time.perf_counter()
+        try:
+            if len(live) == 1:
+                outputs = [np.asarray(self.predict(live[0].frame))]
+            else:
+                frame = pd.concat([item.frame for item in live], ignore_index=True)
+                outputs = _split(np.asarray(self.predict(frame)), [len(i.frame) for i in live])
+        except BaseException as exc:  # each caller gets the error of the batch it was in
+            if len(live) > 1:
+                self._one_by_one(live)
+                return
+            live[0].future.set_exception(exc)
+            return
+        finally:
+            seconds = time.perf_counter() - started
+            self._predict_seconds = 0.8 * self._predict_seconds + 0.2 * seconds
+        for item, output in zip(live, outputs, strict=True):
+            item.future.set_result(output)
+        if self.observer is not None:
+            self.observer(len(live), sum(len(i.frame) for i in live), seconds)
+
+    def _one_by_one(self, items: list[_Item]) -> None:
+        """A batch failed: predict each request alone, so one bad request fails only itself."""
+        for item in items:
+            try:
+                item.future.set_result(np.asarray(self.predict(item.frame)))
+            except BaseException as exc:
+                item.future.set_exception(exc)
+
+
+def _split(outputs: np.ndarray, counts: list[int]) -> list[np.ndarray]:
+    if len(outputs) != sum(counts):
+        raise ValueError(f"the model returned {len(outputs)} rows for {sum(counts)} inputs")
+    return np.split(outputs, np.cumsum(counts)[:-1])

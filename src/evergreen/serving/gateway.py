@@ -1,0 +1,229 @@
+"""The protocol-independent core of the gateway: route a request to a variant, predict
+(batched), copy it to shadows off the request path, log it, count it.
+
+Protocols (V2 REST, V2 gRPC, MLflow scoring) parse their wire format against the routed
+version's signature and call ``predict``; they never touch models directly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from evergreen.errors import EvergreenError, InvalidInput
+from evergreen.flavors.base import LoadedModel
+from evergreen.serving.loader import ServedModel
+from evergreen.serving.metrics import GatewayMetrics
+from evergreen.serving.model_cache import ModelCache, ServedEndpoint, ServedShadow
+from evergreen.serving.policy import sampled
+from evergreen.serving.prediction_log import PredictionLogWriter, Served
+
+log = logging.getLogger(__name__)
+
+MAX_SHADOWS_IN_FLIGHT = 1000
+
+
+@dataclass(frozen=True)
+class Route:
+    """Where one request goes: the endpoint, the variant's name and the version serving it."""
+
+    endpoint: str
+    variant: str
+    served: ServedModel
+    shadows: tuple[ServedShadow, ...] = ()
+
+    @property
+    def model(self) -> LoadedModel:
+        return self.served.model
+
+
+class Gateway:
+    """Routes, predicts, shadows and logs; one per app, shared by every protocol."""
+
+    def __init__(
+        self,
+        cache: ModelCache,
+        log_writer: PredictionLogWriter | None = None,
+        metrics: GatewayMetrics | None = None,
+    ) -> None:
+        self.cache = cache
+        self.log_writer = log_writer
+        self.metrics = metrics or GatewayMetrics()
+        self._shadow_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="evergreen-shadow")
+        self._shadow_tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def ready(self) -> bool:
+        return self.cache.ready
+
+    def endpoint(self, name: str) -> ServedEndpoint:
+        return self.cache.get(name)
+
+    async def route(
+        self,
+        endpoint: str,
+        version: int | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Route:
+        """The variant that answers: by the endpoint's policy (sticky on the header the policy
+        names, looked up in ``headers``), or the version asked for (loaded on demand when it is
+        not served)."""
+        if version is None:
+            served_endpoint = self.cache.get(endpoint)
+            sticky = served_endpoint.policy.sticky
+            key = headers.get(sticky) if sticky and headers is not None else None
+            variant = served_endpoint.pick(key)
+            return Route(endpoint, variant.name, variant.served, served_endpoint.shadows)
+        found = self.cache.endpoints.get(endpoint)
+        variant_at = found.variant_serving(version) if found is not None else None
+        if variant_at is not None:
+            return Route(endpoint, variant_at.name, variant_at.served)
+        served = await asyncio.to_thread(self.cache.get_version, endpoint, version)
+        return Route(endpoint, f"version-{version}", served)
+
+    async def predict(
+        self, route: Route, frame: pd.DataFrame, request_id: str, *, protocol: str = "v2"
+    ) -> np.ndarray:
+        """The routed version's outputs for ``frame``; raises ``InvalidInput`` for rows the
+        signature or the model refuses (a 400)."""
+        started = time.perf_counter()
+        model = route.model
+        try:
+            inputs = model.signature.conform(frame)
+        except InvalidInput:
+            self._count_error(route, protocol, 400)
+            raise
+        try:
+            outputs = await route.served.predict_async(inputs)
+        except (ValueError, TypeError) as exc:
+            self._count_error(route, protocol, 400)
+            message = f"model {model.name}:{model.version} cannot predict on this input: {exc}"
+            self._log(
+                route.endpoint,
+                route.variant,
+                "primary",
+                route.served,
+                request_id,
+                inputs,
+                None,
+                started,
+                message,
+            )
+            raise InvalidInput(message) from None
+        except EvergreenError:
+            self._count_error(route, protocol, 503)
+            raise
+        seconds = time.perf_counter() - started
+        self.metrics.requests.labels(route.endpoint, route.variant, protocol).inc()
+        self.metrics.latency.labels(route.endpoint, route.variant).observe(seconds)
+        self._log(
+            route.endpoint,
+            route.variant,
+            "primary",
+            route.served,
+            request_id,
+            inputs,
+            outputs,
+            started,
+        )
+        if route.shadows:
+            self._start_shadows(route, inputs, request_id)
+        return outputs
+
+    def _count_error(self, route: Route, protocol: str, status: int) -> None:
+        self.metrics.errors.labels(route.endpoint, route.variant, protocol, str(status)).inc()
+
+    # -- shadows ----------------------------------------------------------------------------
+    def _start_shadows(self, route: Route, inputs: pd.DataFrame, request_id: str) -> None:
+        answered = time.perf_counter()
+        loop = asyncio.get_running_loop()
+        for shadow in route.shadows:
+            if not sampled(shadow.sample):
+                continue
+            if len(self._shadow_tasks) >= MAX_SHADOWS_IN_FLIGHT or _behind(shadow.served):
+                self.metrics.shadow_dropped.labels(route.endpoint, shadow.name).inc()
+                continue
+            task = loop.create_task(
+                self._shadow(route.endpoint, shadow, inputs, request_id, answered)
+            )
+            self._shadow_tasks.add(task)
+            task.add_done_callback(self._shadow_tasks.discard)
+
+    async def _shadow(
+        self,
+        endpoint: str,
+        shadow: ServedShadow,
+        inputs: pd.DataFrame,
+        request_id: str,
+        answered: float,
+    ) -> None:
+        started = time.perf_counter()
+        served = shadow.served
+        try:
+            if served.batcher is not None:
+                outputs = await served.batcher.predict_async(inputs)
+            else:
+                loop = asyncio.get_running_loop()
+                outputs = await loop.run_in_executor(self._shadow_pool, served.predict, inputs)
+        except Exception as exc:  # a shadow's failure is logged, never seen by the caller
+            self._log(
+                endpoint,
+                shadow.name,
+                "shadow",
+                served,
+                request_id,
+                inputs,
+                None,
+                started,
+                f"{type(exc).__name__}: {exc}",
+            )
+            return
+        self.metrics.shadow_lag.labels(endpoint, shadow.name).observe(
+            time.perf_counter() - answered
+        )
+        self._log(endpoint, shadow.name, "shadow", served, request_id, inputs, outputs, started)
+
+    async def drain(self, timeout: float = 10.0) -> None:
+        """Wait (up to ``timeout``) for shadow copies still running, so they are logged."""
+        if self._shadow_tasks:
+            await asyncio.wait(set(self._shadow_tasks), timeout=timeout)
+
+    def close(self) -> None:
+        self._shadow_pool.shutdown(wait=False, cancel_futures=True)
+
+    # -- the prediction log -----------------------------------------------------------------
+    def _log(
+        self,
+        endpoint: str,
+        variant: str,
+        role: str,
+        served: ServedModel,
+        request_id: str,
+        inputs: pd.DataFrame,
+        outputs: np.ndarray | None,
+        started: float,
+        error: str | None = None,
+    ) -> None:
+        if self.log_writer is None:
+            return
+        latency_ms = (time.perf_counter() - started) * 1000.0
+        who = Served(endpoint, variant, role, latency_ms, error)
+        model = served.model
+        try:
+            self.log_writer.record(model.name, model.version, request_id, inputs, outputs, who)
+        except EvergreenError as exc:  # a prediction is answered even if it cannot be logged
+            log.error(
+                "prediction %s of %s:%d not logged: %s", request_id, model.name, model.version, exc
+            )
+
+
+def _behind(served: ServedModel) -> bool:
+    batcher = served.batcher
+    return batcher is not None and batcher.queued_rows > batcher.spec.max_queue_rows // 2

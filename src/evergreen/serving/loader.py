@@ -1,0 +1,133 @@
+"""Loading a model version for serving: verified load, the ONNX Runtime fast path, warm-up, and
+its micro-batcher.
+
+A version with a verified ONNX export is served by ONNX Runtime when, on the version's stored
+reference rows, the export's outputs still match the model's own (checked again at load, not
+taken on trust); otherwise by its flavor. Before a version takes traffic it predicts once on
+those rows, so the first request pays no lazy initialisation, and a version that cannot predict
+on its own training sample is refused (the version before it keeps serving).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from evergreen.errors import EvergreenError, IntegrityFailure, InvalidState
+from evergreen.flavors.base import LoadedModel
+from evergreen.registry import Registry
+from evergreen.serving.batching import BatchingSpec, BatchObserver, MicroBatcher
+
+log = logging.getLogger(__name__)
+
+WARM_ROWS = 200
+
+
+@dataclass
+class ServedModel:
+    """A loaded version with the function that predicts on conformed frames."""
+
+    model: LoadedModel
+    backend: str  # "native" or "onnxruntime"
+    predict: Callable[[pd.DataFrame], np.ndarray]
+    load_seconds: float
+    batcher: MicroBatcher | None = field(default=None, repr=False)
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return (self.model.name, self.model.version)
+
+    async def predict_async(self, frame: pd.DataFrame) -> np.ndarray:
+        """Outputs for rows that already conform to the signature (batched when enabled)."""
+        if self.batcher is not None:
+            return await self.batcher.predict_async(frame)
+        return await asyncio.to_thread(self.predict, frame)
+
+    def close(self) -> None:
+        if self.batcher is not None:
+            self.batcher.close()
+
+
+class ModelLoader:
+    """Turns ``(name, version)`` into a warmed ``ServedModel``."""
+
+    def __init__(
+        self,
+        registry: Registry,
+        batching: BatchingSpec | None = None,
+        *,
+        onnx: bool = True,
+        observer: Callable[[str], BatchObserver] | None = None,
+    ) -> None:
+        self.registry = registry
+        self.batching = batching or BatchingSpec()
+        self.onnx = onnx
+        self.observer = observer
+
+    def load(self, name: str, version: int) -> ServedModel:
+        started = time.perf_counter()
+        model = self.registry.load(name, version)
+        sample = self._sample(name, version)
+        predict, backend = self._fast_path(model, sample)
+        if sample is not None:
+            try:
+                predict(model.signature.conform(sample.head(WARM_ROWS)))
+            except Exception as exc:
+                raise InvalidState(
+                    f"{name}:{version} cannot predict on its own reference rows, so it is not "
+                    f"served: {exc}"
+                ) from None
+        batcher = None
+        if self.batching.enabled and model.flavor.batchable:
+            observe = self.observer(f"{name}:{version}") if self.observer else None
+            batcher = MicroBatcher(
+                predict, self.batching, name=f"{name}:{version}", observer=observe
+            )
+        seconds = time.perf_counter() - started
+        log.info("loaded %s:%d (%s) in %.2fs", name, version, backend, seconds)
+        return ServedModel(model, backend, predict, seconds, batcher)
+
+    def _sample(self, name: str, version: int) -> pd.DataFrame | None:
+        row = self.registry.get_version(name, version)
+        try:
+            return self.registry.reference_features(row)
+        except IntegrityFailure:
+            raise
+        except EvergreenError:
+            return None  # imported versions have no reference rows: no warm-up, no fast path
+
+    def _fast_path(
+        self, model: LoadedModel, sample: pd.DataFrame | None
+    ) -> tuple[Callable[[pd.DataFrame], np.ndarray], str]:
+        def native(frame: pd.DataFrame) -> np.ndarray:
+            return np.asarray(model.flavor.predict(model.model, frame))
+
+        if not self.onnx or sample is None or model.flavor.name == "onnx":
+            return native, "native"
+        from evergreen.flavors import onnx_runtime
+
+        row = self.registry.get_version(model.name, model.version)
+        if "sha256" not in row.exports.get("onnx", {}) or not onnx_runtime.onnx_installed():
+            return native, "native"
+        data = self.registry.export(model.name, model.version, "onnx")
+        check = onnx_runtime.verified(
+            data, model.flavor, model.model, model.signature, sample.head(WARM_ROWS)
+        )
+        if check.data is None:
+            log.warning(
+                "%s:%d: the ONNX export is not used: %s", model.name, model.version, check.reason
+            )
+            return native, "native"
+        session = onnx_runtime.session(check.data)
+        columns = model.signature.input_names
+
+        def fast(frame: pd.DataFrame) -> np.ndarray:
+            return np.asarray(onnx_runtime.run(session, frame, columns))
+
+        return fast, "onnxruntime"

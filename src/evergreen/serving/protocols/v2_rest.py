@@ -1,0 +1,115 @@
+"""The Open Inference Protocol V2 over HTTP: health, server and model metadata, inference.
+
+Every model path exists with and without ``/versions/{version}``. Answers name the variant and
+version that answered (``X-Evergreen-Variant``, ``X-Model-Version`` and the body's
+``model_version``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+
+from evergreen.errors import EvergreenError, InvalidInput, NotFound
+from evergreen.serving.errors import error_response, status_of
+from evergreen.serving.gateway import Gateway, Route
+from evergreen.serving.protocols import v2
+
+VERSION_HEADER = "X-Model-Version"
+VARIANT_HEADER = "X-Evergreen-Variant"
+# Bodies up to this size are parsed on the event loop; larger ones in a worker thread.
+INLINE_PARSE_BYTES = 64 * 1024
+
+
+def answered_by(route: Route) -> dict[str, str]:
+    return {VERSION_HEADER: str(route.model.version), VARIANT_HEADER: route.variant}
+
+
+def _version(text: str) -> int:
+    if not text.isdigit():
+        raise NotFound(f"version {text!r} is not a version number")
+    return int(text)
+
+
+def v2_router(gateway: Gateway, server_name: str, server_version: str) -> APIRouter:
+    router = APIRouter()
+
+    @router.get("/v2/health/live")
+    async def live() -> dict[str, bool]:
+        return {"live": True}
+
+    @router.get("/v2/health/ready")
+    async def ready() -> JSONResponse:
+        return JSONResponse({"ready": gateway.ready}, status_code=200 if gateway.ready else 503)
+
+    @router.get("/v2")
+    @router.get("/v2/")
+    async def server_metadata() -> dict[str, Any]:
+        return {"name": server_name, "version": server_version, "extensions": v2.EXTENSIONS}
+
+    @router.get("/v2/models/{name}")
+    async def model_metadata(name: str) -> JSONResponse:
+        route = await gateway.route(name)
+        return JSONResponse(v2.model_metadata(route.model, name), headers=answered_by(route))
+
+    @router.get("/v2/models/{name}/versions/{version}")
+    async def version_metadata(name: str, version: str) -> JSONResponse:
+        route = await gateway.route(name, _version(version))
+        return JSONResponse(v2.model_metadata(route.model, name), headers=answered_by(route))
+
+    @router.get("/v2/models/{name}/ready")
+    async def model_ready(name: str) -> JSONResponse:
+        route = await gateway.route(name)
+        return JSONResponse({"name": name, "ready": True}, headers=answered_by(route))
+
+    @router.get("/v2/models/{name}/versions/{version}/ready")
+    async def version_ready(name: str, version: str) -> JSONResponse:
+        number = _version(version)
+        loaded = gateway.cache.is_loaded(name, number)
+        if not loaded:
+            await asyncio.to_thread(gateway.cache.registry.get_version, name, number)  # 404
+        return JSONResponse(
+            {"name": name, "ready": loaded},
+            status_code=200 if loaded else 503,
+            headers={VERSION_HEADER: str(number)},
+        )
+
+    @router.post("/v2/models/{name}/infer")
+    async def infer(name: str, request: Request) -> Response:
+        body = await request.body()
+        route = await gateway.route(name, headers=request.headers)
+        return await _infer(route, body)
+
+    @router.post("/v2/models/{name}/versions/{version}/infer")
+    async def infer_version(name: str, version: str, request: Request) -> Response:
+        body = await request.body()
+        route = await gateway.route(name, _version(version), headers=request.headers)
+        return await _infer(route, body)
+
+    async def _infer(route: Route, body: bytes) -> Response:
+        try:
+            if len(body) <= INLINE_PARSE_BYTES:
+                parsed = _parse(route, body)
+            else:
+                parsed = await asyncio.to_thread(_parse, route, body)
+            outputs = await gateway.predict(route, parsed.frame, parsed.id, protocol="v2-rest")
+        except EvergreenError as exc:  # the version that refused the request still answers
+            response = error_response(status_of(exc), str(exc))
+            response.headers.update(answered_by(route))
+            return response
+        content = v2.infer_response(route.model, parsed.id, outputs, model_name=route.endpoint)
+        return JSONResponse(content, headers=answered_by(route))
+
+    return router
+
+
+def _parse(route: Route, body: bytes) -> v2.InferRequest:
+    try:
+        payload = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidInput(f"the request body is not valid JSON: {exc}") from None
+    return v2.parse_infer_request(payload, route.model.signature)
