@@ -13,7 +13,13 @@ from sklearn.linear_model import LinearRegression, LogisticRegression
 from evergreen.bootstrap import Context
 from evergreen.flavors import Signature
 from evergreen.flavors.base import Task
-from evergreen.serving import GatewayThread, ModelCache, PredictionLogWriter, create_app
+from evergreen.serving import (
+    GatewayConfig,
+    GatewayThread,
+    ModelCache,
+    PredictionLogWriter,
+    create_app,
+)
 
 
 def numeric_data(seed: int, rows: int = 200) -> tuple[pd.DataFrame, pd.Series]:
@@ -103,13 +109,15 @@ def start_gateway(context: Context) -> Iterator[StartGateway]:
     """Start the real gateway (uvicorn on a loopback port); waits until its models are loaded."""
     started: list[Gateway] = []
 
-    def start(*, poll_interval: float = 0.05, log: bool = True) -> Gateway:
+    def start(
+        *, poll_interval: float = 0.05, log: bool = True, config: GatewayConfig | None = None
+    ) -> Gateway:
         writer = (
             PredictionLogWriter(context.artifacts, context.predictions, flush_interval=0.1)
             if log
             else None
         )
-        app = create_app(context.registry, writer, poll_interval=poll_interval)
+        app = create_app(context.registry, writer, config=config, poll_interval=poll_interval)
         thread = GatewayThread(app).start()
         cache: ModelCache = app.state.cache
         assert cache.wait_ready(10)

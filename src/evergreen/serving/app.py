@@ -16,16 +16,20 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as package_version
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
+from evergreen.core.ids import ModelRef
+from evergreen.errors import NotFound
 from evergreen.registry import Registry
 from evergreen.serving.batching import BatchingSpec
 from evergreen.serving.control_api import Verdict, control_router
 from evergreen.serving.endpoints import Endpoints
 from evergreen.serving.errors import install_error_handlers
+from evergreen.serving.experiment import verdict as verdict_of
 from evergreen.serving.gateway import Gateway
 from evergreen.serving.loader import ModelLoader, ServedModel
 from evergreen.serving.metrics import GatewayMetrics
@@ -100,6 +104,10 @@ def create_app(
         on_load=loaded,
     )
     gateway = Gateway(cache, log_writer, metrics)
+    endpoints = Endpoints(EndpointRepository(db), registry, registry.clock)
+    feedback = FeedbackRepository(db)
+    if verdict is None and log_writer is not None:
+        verdict = _judge(registry, log_writer, feedback, cache, endpoints)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -125,8 +133,8 @@ def create_app(
     app.include_router(registry_router(registry, token=config.api_token, lineage=lineage))
     app.include_router(
         control_router(
-            Endpoints(EndpointRepository(db), registry, registry.clock),
-            FeedbackRepository(db),
+            endpoints,
+            feedback,
             cache,
             registry.clock,
             token=config.api_token,
@@ -140,3 +148,39 @@ def create_app(
         return Response(metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
     return app
+
+
+def _judge(
+    registry: Registry,
+    writer: PredictionLogWriter,
+    feedback: FeedbackRepository,
+    cache: ModelCache,
+    endpoints: Endpoints,
+) -> Verdict:
+    """The verdict on an endpoint since its policy was last set (all its log if implicit)."""
+
+    def judge(name: str) -> dict[str, Any]:
+        stored = next((e for e in endpoints.list() if e.name == name), None)
+        served = cache.endpoints.get(name)
+        if stored is not None:
+            primary, ref, since = (
+                stored.policy.primary.name,
+                stored.policy.primary.model,
+                (stored.updated_at),
+            )
+        elif served is not None:
+            primary, ref, since = served.primary.name, served.primary.ref, None
+        else:
+            raise NotFound(f"no endpoint named {name!r}; see GET /api/v1/endpoints")
+        task = registry.get_model(ModelRef.parse(ref).name).task
+        return verdict_of(
+            writer.predictions,
+            writer.artifacts,
+            feedback,
+            name,
+            task=task,
+            primary=primary,
+            since=since,
+        )
+
+    return judge

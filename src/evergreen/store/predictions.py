@@ -111,12 +111,25 @@ def read_predictions(
     return frame.tail(last_rows).reset_index(drop=True) if last_rows is not None else frame
 
 
-def read_segments(artifacts: ArtifactStore, segments: list[PredictionSegmentRow]) -> pd.DataFrame:
-    """The rows of ``segments``, verified, in order (an empty frame when there are none)."""
-    frames = [_read_parquet(artifacts.get_bytes(s.artifact_sha256)) for s in segments]
-    if not frames:
+def read_segments(
+    artifacts: ArtifactStore, segments: list[PredictionSegmentRow], *, with_source: bool = False
+) -> pd.DataFrame:
+    """The rows of ``segments``, verified, in order (an empty frame when there are none); with
+    ``with_source``, each row also names its segment's ``model`` and ``version``."""
+    tables = []
+    for segment in segments:
+        table = pq.read_table(pa.BufferReader(artifacts.get_bytes(segment.artifact_sha256)))
+        if with_source:
+            rows = table.num_rows
+            table = table.append_column("model", pa.array([segment.model] * rows, pa.string()))
+            table = table.append_column("version", pa.array([segment.version] * rows, pa.int64()))
+        tables.append(table)
+    if not tables:
         return pd.DataFrame()
-    return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    # segments of different versions may differ in a column's type (all-null predictions of
+    # failed requests): arrow promotes them, where pandas would warn
+    frame: pd.DataFrame = pa.concat_tables(tables, promote_options="permissive").to_pandas()
+    return frame
 
 
 def _read_parquet(data: bytes) -> pd.DataFrame:
