@@ -27,6 +27,9 @@ if TYPE_CHECKING:
     from evergreen.pipeline.project import Project
     from evergreen.pipeline.runner import PipelineRunner
     from evergreen.registry import Registry
+    from evergreen.serving.app import GatewayConfig
+    from evergreen.serving.endpoints import Endpoints
+    from evergreen.store.endpoints import FeedbackRepository
     from evergreen.store.events import EventRepository
     from evergreen.store.predictions import PredictionRepository
     from evergreen.store.runs import RunRepository
@@ -68,6 +71,19 @@ class Context:
         from evergreen.store.predictions import PredictionRepository
 
         return PredictionRepository(self.db)
+
+    @cached_property
+    def endpoints(self) -> Endpoints:
+        from evergreen.serving.endpoints import Endpoints
+        from evergreen.store.endpoints import EndpointRepository
+
+        return Endpoints(EndpointRepository(self.db), self.registry, self.clock)
+
+    @cached_property
+    def feedback(self) -> FeedbackRepository:
+        from evergreen.store.endpoints import FeedbackRepository
+
+        return FeedbackRepository(self.db)
 
     def close(self) -> None:
         self.db.dispose()
@@ -113,22 +129,41 @@ def service(ctx: Context, projects: dict[str, Project], interval: float = 10.0) 
 
 
 def gateway_app(
-    ctx: Context, *, poll_interval: float = 1.0, flush_interval: float = 1.0
+    ctx: Context,
+    *,
+    poll_interval: float = 1.0,
+    flush_interval: float = 1.0,
+    config: GatewayConfig | None = None,
 ) -> FastAPI:
-    """The inference gateway, logging predictions to this context's stores."""
+    """The inference gateway, logging predictions to this context's stores. ``config`` (its
+    tokens default to the settings') overrides ``poll_interval``."""
+    from dataclasses import replace
+
     from evergreen.registry.lineage import model_lineage
-    from evergreen.serving.app import create_app
+    from evergreen.serving.app import GatewayConfig, create_app
     from evergreen.serving.prediction_log import PredictionLogWriter
 
+    config = config or GatewayConfig(poll_interval=poll_interval)
+    if config.api_token is None:
+        config = replace(config, api_token=ctx.settings.api_token)
     writer = PredictionLogWriter(ctx.artifacts, ctx.predictions, flush_interval=flush_interval)
 
     def lineage(name: str, version: int) -> dict[str, Any]:
         return model_lineage(ctx.registry, ctx.runs, ctx.events, ctx.datasets, name, version)
 
-    return create_app(
-        ctx.registry,
-        writer,
-        poll_interval=poll_interval,
-        api_token=ctx.settings.api_token,
-        lineage=lineage,
-    )
+    return create_app(ctx.registry, writer, config=config, lineage=lineage)
+
+
+GATEWAY_CONFIG_ENV = "EVERGREEN_GATEWAY_CONFIG"
+
+
+def gateway_from_environment() -> FastAPI:
+    """The gateway app of one worker process (``evergreen serve --workers N``): settings from
+    the environment, the gateway's configuration from ``EVERGREEN_GATEWAY_CONFIG`` (JSON)."""
+    import os
+
+    from evergreen.serving.app import GatewayConfig
+
+    raw = os.environ.get(GATEWAY_CONFIG_ENV)
+    config = GatewayConfig.from_json(raw) if raw else GatewayConfig()
+    return gateway_app(build(), config=config)

@@ -16,7 +16,8 @@ from evergreen.bootstrap import Context
 from evergreen.flavors import Signature
 from evergreen.serving import GatewayConfig
 from evergreen.store.predictions import read_segments
-from tests.serving.conftest import (
+
+from .conftest import (
     Gateway,
     Publish,
     Published,
@@ -201,7 +202,6 @@ def test_control_api_needs_a_token_and_refuses_bad_policies(
 def test_verdict_finds_the_worse_shadow_once_labels_arrive(
     two_versions: tuple[Published, Published], start_gateway: StartGateway
 ) -> None:
-    first, _ = two_versions
     gateway = start_gateway(config=GatewayConfig(api_token=TOKEN))
     policy = {
         "variants": [{"name": "main", "model": "rentals@production"}],

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from evergreen import bootstrap
-from evergreen.cli import data, models, runs
+from evergreen.cli import data, endpoints, models, runs
 from evergreen.cli import data_checks as data_checks  # registers `data schema|validate|drift`
 from evergreen.cli.context import context
 from evergreen.cli.output import JsonFlag, console, fail, handle_errors, print_json
@@ -38,6 +38,7 @@ app = _Cli(
 app.add_typer(data.app, name="data")
 app.add_typer(models.app, name="models")
 app.add_typer(runs.app, name="runs")
+app.add_typer(endpoints.app, name="endpoints")
 app.add_typer(runs.pipeline_app, name="pipeline")
 db_app = typer.Typer(help="The metadata database.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
@@ -194,11 +195,46 @@ def serve(
     port: Annotated[int, typer.Option(help="TCP port.")] = 8080,
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     poll: Annotated[float, typer.Option(help="Seconds between registry checks.")] = 1.0,
+    workers: Annotated[
+        int, typer.Option(min=1, help="Gateway processes sharing the port (one per core).")
+    ] = 1,
+    max_batch_rows: Annotated[
+        int, typer.Option(min=1, help="Rows per model call when batching; 1 turns it off.")
+    ] = 256,
+    max_wait_ms: Annotated[
+        float,
+        typer.Option(min=0.0, help="Extra wait for a fuller batch (0: batch what is queued)."),
+    ] = 0.0,
+    latency_target_ms: Annotated[
+        float, typer.Option(min=0.0, help="Upper bound on time a request waits for a batch.")
+    ] = 50.0,
+    onnx: Annotated[
+        bool, typer.Option(help="Serve verified ONNX exports with ONNX Runtime.")
+    ] = True,
 ) -> None:
-    """Serve the production version of every model (Open Inference Protocol V2 over REST)."""
-    from evergreen.serving.server import serve as run_server
+    """Serve every endpoint: models by production version, stored A/B/n and shadow policies
+    (Open Inference Protocol V2, MLflow scoring), following the registry without restarts."""
+    import os
 
-    run_server(bootstrap.gateway_app(context(), poll_interval=poll), host=host, port=port)
+    from evergreen.serving.app import GatewayConfig
+    from evergreen.serving.batching import BatchingSpec
+    from evergreen.serving.server import serve as run_server
+    from evergreen.serving.server import serve_workers
+
+    config = GatewayConfig(
+        poll_interval=poll,
+        batching=BatchingSpec(
+            max_batch_rows=max_batch_rows,
+            max_wait=max_wait_ms / 1000.0,
+            latency_target=latency_target_ms / 1000.0,
+        ),
+        onnx=onnx,
+    )
+    if workers > 1:
+        os.environ[bootstrap.GATEWAY_CONFIG_ENV] = config.to_json()
+        serve_workers("evergreen.bootstrap:gateway_from_environment", workers, host=host, port=port)
+        return
+    run_server(bootstrap.gateway_app(context(), config=config), host=host, port=port)
 
 
 @app.command()

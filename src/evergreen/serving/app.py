@@ -10,10 +10,11 @@ every record still buffered).
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as package_version
 from typing import Any
@@ -22,14 +23,12 @@ from fastapi import FastAPI
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from evergreen.core.ids import ModelRef
-from evergreen.errors import NotFound
 from evergreen.registry import Registry
 from evergreen.serving.batching import BatchingSpec
 from evergreen.serving.control_api import Verdict, control_router
 from evergreen.serving.endpoints import Endpoints
 from evergreen.serving.errors import install_error_handlers
-from evergreen.serving.experiment import verdict as verdict_of
+from evergreen.serving.experiment import judge_endpoint
 from evergreen.serving.gateway import Gateway
 from evergreen.serving.loader import ModelLoader, ServedModel
 from evergreen.serving.metrics import GatewayMetrics
@@ -61,6 +60,16 @@ class GatewayConfig:
     api_token: str | None = None
     inference_token: str | None = None
     max_body_bytes: int = 64 * 1024 * 1024
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> GatewayConfig:
+        """The configuration ``to_json`` wrote (worker processes read it from the environment)."""
+        data = json.loads(text)
+        data["batching"] = BatchingSpec(**data.get("batching", {}))
+        return cls(**data)
 
 
 def create_app(
@@ -107,7 +116,13 @@ def create_app(
     endpoints = Endpoints(EndpointRepository(db), registry, registry.clock)
     feedback = FeedbackRepository(db)
     if verdict is None and log_writer is not None:
-        verdict = _judge(registry, log_writer, feedback, cache, endpoints)
+        writer = log_writer
+
+        def verdict(name: str) -> dict[str, Any]:
+            served = cache.endpoints.get(name)
+            return judge_endpoint(
+                registry, endpoints, writer.predictions, writer.artifacts, feedback, name, served
+            )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -148,39 +163,3 @@ def create_app(
         return Response(metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
     return app
-
-
-def _judge(
-    registry: Registry,
-    writer: PredictionLogWriter,
-    feedback: FeedbackRepository,
-    cache: ModelCache,
-    endpoints: Endpoints,
-) -> Verdict:
-    """The verdict on an endpoint since its policy was last set (all its log if implicit)."""
-
-    def judge(name: str) -> dict[str, Any]:
-        stored = next((e for e in endpoints.list() if e.name == name), None)
-        served = cache.endpoints.get(name)
-        if stored is not None:
-            primary, ref, since = (
-                stored.policy.primary.name,
-                stored.policy.primary.model,
-                (stored.updated_at),
-            )
-        elif served is not None:
-            primary, ref, since = served.primary.name, served.primary.ref, None
-        else:
-            raise NotFound(f"no endpoint named {name!r}; see GET /api/v1/endpoints")
-        task = registry.get_model(ModelRef.parse(ref).name).task
-        return verdict_of(
-            writer.predictions,
-            writer.artifacts,
-            feedback,
-            name,
-            task=task,
-            primary=primary,
-            since=since,
-        )
-
-    return judge

@@ -26,6 +26,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from evergreen.core.ids import ModelRef
+from evergreen.errors import NotFound
+from evergreen.registry import Registry
+from evergreen.serving.endpoints import Endpoints
+from evergreen.serving.model_cache import ServedEndpoint
 from evergreen.store.artifacts import ArtifactStore
 from evergreen.store.endpoints import FeedbackRepository
 from evergreen.store.predictions import PredictionRepository, read_segments
@@ -43,6 +48,38 @@ class Comparison:
     ci_high: float
     p_value: float
     n: int
+
+
+def judge_endpoint(
+    registry: Registry,
+    endpoints: Endpoints,
+    predictions: PredictionRepository,
+    artifacts: ArtifactStore,
+    feedback: FeedbackRepository,
+    name: str,
+    served: ServedEndpoint | None = None,
+) -> dict[str, Any]:
+    """The verdict on endpoint ``name`` since its policy was last set (on its whole log when
+    the endpoint is a model served under its own name)."""
+    stored = next((e for e in endpoints.list() if e.name == name), None)
+    if stored is not None:
+        primary, ref, since = (
+            stored.policy.primary.name,
+            stored.policy.primary.model,
+            (stored.updated_at),
+        )
+    elif served is not None:
+        primary, ref, since = served.primary.name, served.primary.ref, None
+    elif registry.production(name) is not None:
+        primary, ref, since = "production", f"{name}@production", None
+    else:
+        raise NotFound(f"no endpoint named {name!r}; see `evergreen endpoints list`")
+    task = registry.get_model(ModelRef.parse(ref).name).task
+    result = verdict(
+        predictions, artifacts, feedback, name, task=task, primary=primary, since=since
+    )
+    result["since"] = since.isoformat() if since else None
+    return result
 
 
 def verdict(

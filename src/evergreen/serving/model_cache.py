@@ -108,6 +108,8 @@ class ModelCache:
         self._pinned: OrderedDict[tuple[str, int], ServedModel] = OrderedDict()
         self._pinned_lock = threading.Lock()
         self._max_pinned = max_pinned
+        # Versions no endpoint needs any more, closed after a grace period unless needed again.
+        self._retired: dict[tuple[str, int], tuple[ServedModel, threading.Timer]] = {}
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -251,6 +253,11 @@ class ModelCache:
         key = (name, row.version)
         if key in loaded:
             return loaded[key]
+        if key in self._retired:  # swapped back within the grace period: no reload
+            served, timer = self._retired.pop(key)
+            timer.cancel()
+            loaded[key] = served
+            return served
         failed_at = self._failed.get((name, row.version, row.artifact_sha256))
         if failed_at is not None and time.monotonic() - failed_at < self.retry_failed_after:
             return None
@@ -277,11 +284,20 @@ class ModelCache:
 
         kept = models(after)
         for key, served in models(before).items():
-            if key not in kept:
+            if key not in kept and key not in self._retired:
                 # Requests that picked it just before the swap still submit to it: close later.
-                timer = threading.Timer(CLOSE_GRACE_SECONDS, served.close)
+                timer = threading.Timer(CLOSE_GRACE_SECONDS, self._close_retired, (key, served))
                 timer.daemon = True
+                self._retired[key] = (served, timer)
                 timer.start()
+
+    def _close_retired(self, key: tuple[str, int], served: ServedModel) -> None:
+        with self._refresh_lock:
+            entry = self._retired.get(key)
+            if entry is None or entry[0] is not served:
+                return  # it serves again
+            del self._retired[key]
+        served.close()
 
     # -- background refresher ---------------------------------------------------------------
     def start(self) -> None:
@@ -301,6 +317,11 @@ class ModelCache:
         for endpoint in self._endpoints.values():
             for served in endpoint.models():
                 served.close()
+        with self._refresh_lock:
+            retired, self._retired = self._retired, {}
+        for served, timer in retired.values():
+            timer.cancel()
+            served.close()
         with self._pinned_lock:
             for served in self._pinned.values():
                 served.close()

@@ -19,6 +19,16 @@ def serve(app: FastAPI, host: str = "127.0.0.1", port: int = 8080, log_level: st
     uvicorn.run(app, host=host, port=port, log_level=log_level, ws="none")
 
 
+def serve_workers(
+    factory: str, workers: int, host: str = "127.0.0.1", port: int = 8080, log_level: str = "info"
+) -> None:
+    """Serve with ``workers`` processes on one port, each building its app with ``factory``
+    (``module:function``); uvicorn restarts a worker that dies."""
+    uvicorn.run(
+        factory, factory=True, workers=workers, host=host, port=port, log_level=log_level, ws="none"
+    )
+
+
 class GatewayThread:
     """Runs ``app`` with uvicorn in a daemon thread on ``host:port`` (0 picks a free port).
 

@@ -1,0 +1,146 @@
+"""The gateway as users run it: `evergreen serve` processes (one or several workers, several
+gateways on one registry), `evergreen endpoints ...`, and the prediction log after SIGTERM."""
+
+from __future__ import annotations
+
+import signal
+import time
+from typing import Any
+
+import httpx
+import pandas as pd
+import pytest
+
+from cli.process import Home, NewHome, Server, StartServer, Trained
+from evergreen.bootstrap import build
+from evergreen.settings import Settings
+from evergreen.store.predictions import read_predictions
+
+pytestmark = pytest.mark.slow  # every test starts `evergreen`: a fresh interpreter
+
+MODEL = "bike-demand"
+
+
+def copy_version(home: Home) -> int:
+    """Register version 1's model again as a new version (development), with its evidence."""
+    ctx = build(Settings(home=home.path))
+    try:
+        first = ctx.registry.get_version(MODEL, 1)
+        loaded = ctx.registry.load(MODEL, 1)
+        row = ctx.registry.register(
+            MODEL,
+            loaded.model,
+            flavor=first.flavor,
+            signature=loaded.signature,
+            actor="test",
+            baseline=first.baseline,
+            gate={"passed": True, "reason": "copied by the test"},
+            validation={"passed": True},
+        )
+        return row.version
+    finally:
+        ctx.close()
+
+
+def request(metadata: dict[str, Any], rows: pd.DataFrame, request_id: str) -> dict[str, Any]:
+    types = {"INT64": "int64", "FP64": "float64"}
+    return {
+        "id": request_id,
+        "inputs": [
+            {
+                "name": t["name"],
+                "datatype": t["datatype"],
+                "shape": [len(rows)],
+                "data": rows[t["name"]].astype(types[t["datatype"]]).tolist(),
+            }
+            for t in metadata["inputs"]
+        ],
+    }
+
+
+def served_version(server: Server, path: str = f"/v2/models/{MODEL}") -> str | None:
+    try:
+        response = httpx.get(server.url + path, timeout=2.0, trust_env=False)
+    except httpx.TransportError:
+        return None
+    return response.headers.get("X-Model-Version") if response.status_code == 200 else None
+
+
+def test_gateways_on_one_registry_converge_and_follow_endpoint_changes(
+    new_home: NewHome, trained: Trained, start_server: StartServer
+) -> None:
+    home = new_home(copy_of=trained.home)
+    second = copy_version(home)
+    gateways = [start_server(home, "serve", "--poll", "0.2") for _ in range(2)]
+    gateways.append(start_server(home, "serve", "--poll", "0.2", "--workers", "2"))
+    for gateway in gateways:
+        gateway.wait_until(f"/v2/models/{MODEL}/ready")
+        assert served_version(gateway) == "1"
+
+    promoted = home.run(
+        "models", "promote", MODEL, str(second), "--stage", "production", "--force",
+        "--reason", "convergence test",
+    )  # fmt: skip
+    assert promoted.returncode == 0, promoted.stderr
+    changed = time.monotonic()
+    pending = list(gateways)
+    while pending and time.monotonic() - changed < 10:
+        pending = [g for g in pending if served_version(g) != str(second)]
+        time.sleep(0.05)
+    assert not pending, [g.log()[-2000:] for g in pending]
+    # the worker processes of the third gateway answer in turn: each has switched
+    assert {served_version(gateways[2]) for _ in range(20)} == {str(second)}
+
+    policy = home.run(
+        "endpoints", "set", "bikes", "--variant", f"old={MODEL}:1,1",
+        "--variant", f"new={MODEL}@production,1", "--sticky", "X-User", "--reason", "A/B",
+    )  # fmt: skip
+    assert policy.returncode == 0, policy.stderr
+    assert "endpoint bikes: old -> bike-demand:1, new -> bike-demand@production" in policy.stdout
+    for gateway in gateways:
+        gateway.wait_until("/v2/models/bikes/ready", timeout=10)
+    answers = {
+        httpx.get(
+            f"{gateways[0].url}/v2/models/bikes", headers={"X-User": f"u{i}"}, trust_env=False
+        ).headers["X-Evergreen-Variant"]
+        for i in range(40)
+    }
+    assert answers == {"old", "new"}
+    listed = home.json("endpoints", "list")
+    assert [e["name"] for e in listed] == ["bikes"]
+    assert listed[0]["policy"]["sticky"] == "X-User"
+
+    bad = home.run("endpoints", "set", "typo", "--variant", "a=bike-demand@gold")
+    assert bad.returncode != 0 and bad.stdout == ""
+    [line] = bad.stderr.splitlines()
+    assert "gold" in line
+    assert home.run("endpoints", "delete", "bikes").returncode == 0
+    for gateway in gateways:
+        assert gateway.stop(signal.SIGTERM) in (0, -signal.SIGTERM)
+        assert "Traceback" not in gateway.log()
+
+
+def test_every_request_is_in_the_prediction_log_after_sigterm(
+    new_home: NewHome, trained: Trained, start_server: StartServer
+) -> None:
+    home = new_home(copy_of=trained.home)
+    server = start_server(home, "serve")
+    metadata = (
+        server.wait_until(f"/v2/models/{MODEL}/ready")
+        and httpx.get(f"{server.url}/v2/models/{MODEL}", trust_env=False).json()
+    )
+    rows = pd.read_csv(trained.data / "hour.csv").tail(40)
+    sent = 0
+    with httpx.Client(base_url=server.url, timeout=30, trust_env=False) as client:
+        for i in range(200):
+            body = request(metadata, rows.iloc[[i % 40]], f"req-{i}")
+            assert client.post(f"/v2/models/{MODEL}/infer", json=body).status_code == 200
+            sent += 1
+    assert server.stop(signal.SIGTERM) in (0, -signal.SIGTERM)  # flushes what is buffered
+    ctx = build(Settings(home=home.path))
+    try:
+        logged = read_predictions(ctx.predictions, ctx.artifacts, MODEL)
+    finally:
+        ctx.close()
+    assert sent == 200
+    assert sorted(logged["request_id"]) == sorted(f"req-{i}" for i in range(200))
