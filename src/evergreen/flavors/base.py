@@ -114,6 +114,10 @@ class Flavor(ABC):
     @abstractmethod
     def save(self, model: Any) -> bytes: ...
 
+    def device(self, model: Any) -> str:
+        """Where ``predict`` runs (``cpu``, or ``cuda`` for a model served on a GPU)."""
+        return "cpu"
+
     @abstractmethod
     def load(self, data: bytes) -> Any: ...
 

@@ -151,23 +151,36 @@ class _TorchEstimator(BaseEstimator):  # type: ignore[misc]
     # -- predicting -------------------------------------------------------------------------
     def _forward(self, features: Any) -> np.ndarray:
         check_is_fitted(self, "program_")
+        device = self.serving_device()
         with torch.no_grad():
-            out = self._program_module()(torch.from_numpy(self._matrix(features)))
-        result: np.ndarray = out.numpy()
+            inputs = torch.from_numpy(self._matrix(features)).to(device)
+            out = self._program_module(device)(inputs)
+        result: np.ndarray = out.cpu().numpy()
         return result
 
-    def _program_module(self) -> nn.Module:
-        cached: nn.Module | None = self.__dict__.get("_module")
+    def serving_device(self) -> torch.device:
+        """Where predictions run: the GPU when ``device`` allows one and CUDA is present."""
+        if self.device == "auto":
+            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        device = torch.device(self.device)
+        return device if device.type != "cuda" or torch.cuda.is_available() else torch.device("cpu")
+
+    def _program_module(self, device: torch.device | None = None) -> nn.Module:
+        modules: dict[str, nn.Module] = self.__dict__.setdefault("_modules_on", {})
+        key = str(device or "cpu")
+        cached = modules.get(key)
         if cached is None:
             cached = self.program_.module()
-            self.__dict__["_module"] = cached
+            if device is not None and device.type != "cpu":
+                cached = cached.to(device)
+            modules[key] = cached
         return cached
 
     def __getstate__(self) -> dict[str, Any]:
         """Picklable (process pools send estimators back and forth): the exported program
         travels as ``torch.export.save`` bytes, which pickle can hold."""
         state = dict(super().__getstate__())
-        state.pop("_module", None)
+        state.pop("_modules_on", None)
         program = state.pop("program_", None)
         if program is not None:
             state["program_"] = _program_bytes(program)
@@ -265,6 +278,9 @@ class _Columns(nn.Module):
 
 class TorchFlavor(Flavor):
     name = "torch"
+
+    def device(self, model: Any) -> str:
+        return str(model.serving_device().type) if self.owns(model) else "cpu"
 
     def owns(self, model: Any) -> bool:
         return isinstance(model, _TorchEstimator)

@@ -34,7 +34,7 @@ class ServedModel:
     """A loaded version with the function that predicts on conformed frames."""
 
     model: LoadedModel
-    backend: str  # "native" or "onnxruntime"
+    backend: str  # "native", "native-cuda" (a GPU) or "onnxruntime"
     predict: Callable[[pd.DataFrame], np.ndarray]
     load_seconds: float
     batcher: MicroBatcher | None = field(default=None, repr=False)
@@ -108,6 +108,9 @@ class ModelLoader:
         def native(frame: pd.DataFrame) -> np.ndarray:
             return np.asarray(model.flavor.predict(model.model, frame))
 
+        device = model.flavor.device(model.model)
+        if device != "cpu":
+            return native, f"native-{device}"  # a GPU beats ONNX Runtime on the CPU
         if not self.onnx or sample is None or model.flavor.name == "onnx":
             return native, "native"
         from evergreen.flavors import onnx_runtime
