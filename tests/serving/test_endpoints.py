@@ -219,7 +219,8 @@ def test_verdict_finds_the_worse_shadow_once_labels_arrive(
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         verdict = gateway.client.get("/api/v1/endpoints/bikes/verdict").json()
-        if verdict["labelled"] == 60 and len(verdict["variants"]) == 2:
+        logged = [v["requests"] for v in verdict["variants"]]
+        if verdict["labelled"] == 60 and logged == [60, 60]:  # both written to the log
             break
         time.sleep(0.1)
     main, candidate = verdict["variants"]

@@ -30,6 +30,13 @@ def dtype_of(series: pd.Series) -> DType:
     return "string"
 
 
+_NUMPY_DTYPES: dict[str, np.dtype[Any]] = {
+    "float64": np.dtype(np.float64),
+    "int64": np.dtype(np.int64),
+    "bool": np.dtype(np.bool_),
+}
+
+
 class ColumnSpec(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     name: str
@@ -67,9 +74,16 @@ class Signature(BaseModel):
                 f"input is missing column(s) {', '.join(map(repr, missing))}; "
                 f"the model expects {self.input_names}"
             )
+        if list(frame.columns) == self.input_names and frame.dtypes.tolist() == [
+            _NUMPY_DTYPES.get(spec.dtype) for spec in self.inputs
+        ]:
+            return frame  # already conforms: the common case on the serving path, no copy
         out: dict[str, Any] = {}
         for spec in self.inputs:
             column = frame[spec.name]
+            if column.dtype == _NUMPY_DTYPES.get(spec.dtype):
+                out[spec.name] = column
+                continue
             try:
                 if spec.dtype == "string":
                     out[spec.name] = column.astype(str)

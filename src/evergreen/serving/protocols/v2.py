@@ -185,6 +185,8 @@ def _from_matrix(tensor: _Tensor, names: list[str]) -> pd.DataFrame:
             f"tensor {tensor.name!r}: shape {list(tensor.shape)} has {tensor.shape[1]} columns "
             f"but the model expects {len(names)} ({', '.join(names)})"
         )
+    if tensor.values.dtype.kind in "biuf":  # one block: much cheaper than column by column
+        return pd.DataFrame(tensor.values, columns=names)
     return pd.DataFrame({n: tensor.values[:, i] for i, n in enumerate(names)})
 
 
