@@ -66,7 +66,12 @@ WARMUP = 2
 # the issue's targets: evergreen's req/s over each competitor's, at 64 clients
 TARGETS = {("mlflow", "lr"): 5.0, ("mlflow", "rf"): 5.0, ("mlserver", "lr"): 1.5}
 TARGETS[("mlserver", "rf")] = 2.0
-COMPETITOR_PACKAGES = {"mlflow": ["mlflow", "pandas"], "mlserver": ["mlserver", "mlserver-sklearn"]}
+# MLServer 1.7.1's inference workers die at start with uvloop >= 0.22 ("There is no current event
+# loop in thread 'MainThread'", from asyncio.get_event_loop() in worker._ignore_signals)
+COMPETITOR_PACKAGES = {
+    "mlflow": ["mlflow", "pandas"],
+    "mlserver": ["mlserver", "mlserver-sklearn", "uvloop<0.22"],
+}
 
 WRK_SCRIPT = """
 local file = assert(io.open(os.getenv("BENCH_BODY"), "rb"))
@@ -156,6 +161,11 @@ def _integers(text: str, flag: str) -> tuple[int, ...]:
 
 def competitor_python(name: str) -> Path:
     return BENCH / name / "bin" / "python"
+
+
+def competitor_env(name: str) -> dict[str, str]:
+    """As if the venv were activated: ``mlflow models serve`` execs ``uvicorn`` from ``PATH``."""
+    return {"PATH": f"{BENCH / name / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"}
 
 
 def setup_competitors(names: tuple[str, ...]) -> None:
@@ -353,7 +363,7 @@ def start_mlserver(work: Path, workload: Workload, models: tuple[str, ...]) -> S
     files = [f"{m}={workload.model_files[m]}" for m in models]
     ports = [str(http), str(grpc), str(metrics)]
     command = [str(competitor_python("mlserver")), str(script), str(work / "mlserver-repo")]
-    spawn(server, [*command, *ports, *files], cwd=work)
+    spawn(server, [*command, *ports, *files], competitor_env("mlserver"), cwd=work)
     return server
 
 
@@ -374,7 +384,8 @@ def start_mlflow(work: Path, workload: Workload, models: tuple[str, ...]) -> Ser
         server.urls[model] = f"http://{HOST}:{port}/invocations"
         script = COMPETITORS / "mlflow_server.py"
         args = [str(workload.model_files[model]), str(work / f"mlflow-{model}"), str(port)]
-        spawn(server, [str(competitor_python("mlflow")), str(script), *args], cwd=work)
+        command = [str(competitor_python("mlflow")), str(script), *args]
+        spawn(server, command, competitor_env("mlflow"), cwd=work)
     return server
 
 
@@ -449,6 +460,7 @@ class Run:
     max_ms: float
     errors: int  # socket errors (connect, read, write, timeout) and non-2xx answers
     requests: int
+    load: float  # the machine's 1-minute load average after the run (shared machine: noise)
 
 
 def wrk_run(url: str, body: Path, script: Path, clients: int, seconds: int) -> dict[str, Any]:
@@ -486,6 +498,7 @@ def measure(
         max_ms=report["max_us"] / 1000,
         errors=errors,
         requests=report["requests"],
+        load=os.getloadavg()[0],
     )
 
 
@@ -517,7 +530,8 @@ def load_all(servers: list[Server], options: Options, files: dict[str, Path]) ->
                 print(
                     f"  rep {rep + 1} {run.server:<9} {run.model} rows={run.rows:<3} "
                     f"c={run.clients:<3} {run.rps:8.1f} req/s  p50 {run.p50_ms:7.2f} ms  "
-                    f"p99 {run.p99_ms:7.2f} ms  max {run.max_ms:7.1f} ms  errors {run.errors}",
+                    f"p99 {run.p99_ms:7.2f} ms  max {run.max_ms:7.1f} ms  errors {run.errors}  "
+                    f"load {run.load:.1f}",
                     flush=True,
                 )
     return runs

@@ -1,7 +1,8 @@
 """Save a joblib-pickled scikit-learn model as an MLflow model, then run ``mlflow models serve``.
 
 Runs in ``.bench/mlflow``: ``python mlflow_server.py MODEL.joblib MODEL_DIR PORT``. The MLflow
-model carries a signature (30 float64 columns), as ``mlflow.sklearn.log_model`` users give it.
+model carries a signature (30 float64 columns), as ``mlflow.sklearn.log_model`` users give it,
+and is stored in MLflow's default format (skops), trusting the forest's tree type.
 """
 
 from __future__ import annotations
@@ -22,7 +23,10 @@ def save(model_path: Path, model_dir: Path) -> None:
     names = [str(n) for n in model.feature_names_in_]
     example = pd.DataFrame(np.zeros((2, len(names))), columns=names)
     signature = infer_signature(example, model.predict(example))
-    mlflow.sklearn.save_model(model, str(model_dir), signature=signature)
+    trusted = ["sklearn.tree._tree.Tree"]  # skops refuses forests without it
+    mlflow.sklearn.save_model(
+        model, str(model_dir), signature=signature, skops_trusted_types=trusted
+    )
 
 
 def main(model_path: str, model_dir: str, port: str) -> None:
