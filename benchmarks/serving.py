@@ -110,6 +110,7 @@ class Options:
     reps: int
     json_out: Path | None
     setup: bool
+    report: Path | None
 
 
 def parse_options(argv: list[str]) -> Options:
@@ -122,6 +123,9 @@ def parse_options(argv: list[str]) -> Options:
     parser.add_argument("--reps", type=int, default=3, help="repetitions (medians reported)")
     parser.add_argument("--json", type=Path, default=None, help="also write results here")
     parser.add_argument("--setup", action="store_true", help="install the competitors first")
+    parser.add_argument(
+        "--report", type=Path, default=None, help="print a --json file's tables (and Markdown)"
+    )
     args = parser.parse_args(argv)
     options = Options(
         servers=_choices(args.only, SERVERS, "--only"),
@@ -132,6 +136,7 @@ def parse_options(argv: list[str]) -> Options:
         reps=args.reps,
         json_out=args.json,
         setup=args.setup,
+        report=args.report,
     )
     if options.duration < 1 or options.reps < 1:
         parser.error("--duration and --reps must be at least 1")
@@ -603,6 +608,29 @@ def print_tables(summaries: list[Summary]) -> None:
             )
 
 
+def markdown_table(summaries: list[Summary]) -> str:
+    """One Markdown table of every case, for RESULTS.md."""
+    lines = [
+        "| model | rows | clients | server | req/s | p50 ms | p99 ms | max ms | errors "
+        "| evergreen / this | req/s per run |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    by = {(s.server, s.model, s.rows, s.clients): s for s in summaries}
+    for model, rows, clients in sorted({(s.model, s.rows, s.clients) for s in summaries}):
+        ours = by.get(("evergreen", model, rows, clients))
+        for server in SERVERS:
+            s = by.get((server, model, rows, clients))
+            if s is None:
+                continue
+            ratio = f"{ours.rps / s.rps:.2f}x" if ours and s.rps and server != "evergreen" else ""
+            runs = ", ".join(f"{r:.1f}" for r in s.rps_runs)
+            lines.append(
+                f"| {model} | {rows} | {clients} | {server} | {s.rps:.1f} | {s.p50_ms:.1f} "
+                f"| {s.p99_ms:.1f} | {s.max_ms:.0f} | {s.errors} | {ratio} | {runs} |"
+            )
+    return "\n".join(lines)
+
+
 def verdicts(summaries: list[Summary]) -> list[str]:
     """The issue's targets, each as one line (only those the measured cases can answer)."""
     by = {(s.server, s.model, s.rows, s.clients): s for s in summaries}
@@ -644,8 +672,22 @@ def _verdict(text: str, ok: bool) -> str:
 # -- main ---------------------------------------------------------------------------------------
 
 
+def report(runs: list[Run], *, markdown: bool = False) -> None:
+    summaries = summarize(runs)
+    print_tables(summaries)
+    print("\n  targets (evergreen):")
+    for line in verdicts(summaries):
+        print(line)
+    if markdown:
+        print("\n" + markdown_table(summaries))
+
+
 def main(argv: list[str] | None = None) -> None:
     options = parse_options(argv or [])
+    if options.report is not None:
+        saved = json.loads(options.report.read_text())
+        report([Run(**run) for run in saved["runs"]], markdown=True)
+        return
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: `apt-get install -y wrk` (Debian/Ubuntu, as root)")
     if options.setup:
@@ -664,11 +706,7 @@ def main(argv: list[str] | None = None) -> None:
         with running(servers, work, workload) as live:
             files = write_files(work, live, workload, options.rows)
             runs = load_all(live, options, files)
-    summaries = summarize(runs)
-    print_tables(summaries)
-    print("\n  targets (evergreen):")
-    for line in verdicts(summaries):
-        print(line)
+    report(runs)
     if options.json_out is not None:
         document = {
             "started": started.isoformat(),
@@ -676,7 +714,7 @@ def main(argv: list[str] | None = None) -> None:
             "versions": versions,
             "options": {k: str(v) for k, v in asdict(options).items()},
             "runs": [asdict(r) for r in runs],
-            "summary": [asdict(s) for s in summaries],
+            "summary": [asdict(s) for s in summarize(runs)],
         }
         options.json_out.write_text(json.dumps(document, indent=2))
         print(f"  wrote {options.json_out}")
