@@ -10,7 +10,7 @@ import os
 import warnings
 from typing import Any
 
-import joblib
+import joblib  # type: ignore[import-untyped]
 import numpy as np
 from fastapi import FastAPI, Request
 

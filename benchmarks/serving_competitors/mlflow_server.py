@@ -11,7 +11,7 @@ import os
 import sys
 from pathlib import Path
 
-import joblib
+import joblib  # type: ignore[import-untyped]
 import mlflow.sklearn
 import numpy as np
 import pandas as pd
