@@ -160,11 +160,18 @@ def mlflow_body(workload: Workload, rows: int) -> bytes:
     return json.dumps({"dataframe_split": split}).encode()
 
 
-def predictions_in(server: str, response: Any) -> int:
-    """How many predictions a server's response carries."""
-    if server == "mlflow":
-        return len(response["predictions"])
-    return int(response["outputs"][0]["shape"][0])
+CHECK_ROWS = 100  # the readiness check compares this many predictions with the model's own
+
+
+def predictions_in(server: str, response: Any) -> list[int]:
+    """The class labels a server's response carries."""
+    values = response["predictions"] if server == "mlflow" else response["outputs"][0]["data"]
+    return [int(v) for v in values]
+
+
+def expected(workload: Workload, model: str) -> list[int]:
+    predicted = workload.fitted[model].predict(workload.frame.iloc[:CHECK_ROWS])
+    return [int(v) for v in predicted]
 
 
 # -- servers ------------------------------------------------------------------------------------
@@ -334,11 +341,13 @@ STARTERS: dict[str, Callable[[Path, Workload, tuple[str, ...]], Server]] = {
 
 
 def wait_ready(server: Server, workload: Workload) -> None:
-    """Until every model answers a real 1-row request with one prediction (or fail loudly)."""
+    """Until every model answers a real 100-row request with the model's own predictions (or
+    fail loudly)."""
     deadline = time.monotonic() + READY_TIMEOUT
     for model, url in server.urls.items():
         while True:
-            problem = _check(server, url, server.body(workload, 1))
+            body = server.body(workload, CHECK_ROWS)
+            problem = _check(server, url, body, expected(workload, model))
             if problem is None:
                 break
             dead = [p.args for p in server.processes if p.poll() is not None]
@@ -351,7 +360,7 @@ def wait_ready(server: Server, workload: Workload) -> None:
             time.sleep(0.5)
 
 
-def _check(server: Server, url: str, body: bytes) -> str | None:
+def _check(server: Server, url: str, body: bytes, want: list[int]) -> str | None:
     request = urllib.request.Request(url, body, {"Content-Type": "application/json"})
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
@@ -360,8 +369,13 @@ def _check(server: Server, url: str, body: bytes) -> str | None:
         return f"HTTP {exc.code}: {exc.read()[:500]!r}"
     except OSError as exc:
         return str(exc)
-    count = predictions_in(server.name, answer)
-    return None if count == 1 else f"expected 1 prediction, got {answer!r}"
+    try:  # a server that answers 200 with wrong predictions fails at once: no retry helps
+        got = predictions_in(server.name, answer)
+    except (KeyError, IndexError, TypeError, ValueError):
+        raise RuntimeError(f"{server.name}: unexpected response {str(answer)[:500]}") from None
+    if got != want:
+        raise RuntimeError(f"{server.name}: predictions {got[:10]}... differ from {want[:10]}...")
+    return None
 
 
 @contextmanager
