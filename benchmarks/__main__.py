@@ -1,5 +1,6 @@
-"""``python -m benchmarks [snapshot|resnapshot|drift|stats|registry|trials ...]``: all, or those
-named."""
+"""``python -m benchmarks [snapshot|resnapshot|drift|stats|registry|trials|serving ...]``: all,
+or those named. Options after one name go to that benchmark: ``python -m benchmarks serving
+--duration 5``."""
 
 from __future__ import annotations
 
@@ -14,18 +15,28 @@ BENCHMARKS = {
     "registry": "benchmarks.registry",
     "rerun": "benchmarks.cached_rerun",
     "trials": "benchmarks.parallel_trials",
+    "serving": "benchmarks.serving",
 }
+TAKES_OPTIONS = {"serving"}
 
 
 def main(argv: list[str]) -> int:
-    names = argv or list(BENCHMARKS)
+    split = next((i for i, arg in enumerate(argv) if arg.startswith("-")), len(argv))
+    names, options = argv[:split] or list(BENCHMARKS), argv[split:]
+    if options and (len(names) != 1 or names[0] not in TAKES_OPTIONS):
+        print(f"options {options} need exactly one of {sorted(TAKES_OPTIONS)}", file=sys.stderr)
+        return 2
     unknown = [n for n in names if n not in BENCHMARKS]
     if unknown:
         print(f"unknown benchmark(s) {unknown}; choose from {sorted(BENCHMARKS)}", file=sys.stderr)
         return 2
     for name in names:
         print(f"== {name}", flush=True)
-        importlib.import_module(BENCHMARKS[name]).main()
+        module = importlib.import_module(BENCHMARKS[name])
+        if options:
+            module.main(options)
+        else:
+            module.main()
     return 0
 
 
