@@ -4,7 +4,11 @@ token, and a gateway asked for gRPC without grpcio."""
 
 from __future__ import annotations
 
+import signal
+import socket
+import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,7 +16,9 @@ from typing import Any
 import grpc
 import numpy as np
 import pytest
+import tritonclient.grpc as triton_grpc
 from tritonclient.grpc import service_pb2, service_pb2_grpc
+from tritonclient.utils import InferenceServerException
 
 from evergreen.errors import Unavailable
 from evergreen.serving import create_app
@@ -136,3 +142,55 @@ def test_without_grpcio_the_gateway_says_what_to_install(
     monkeypatch.setitem(sys.modules, "grpc", None)  # import grpc now raises ImportError
     with pytest.raises(Unavailable, match=r"pip install 'evergreen\[grpc\]'"):
         create_app(context.registry, None, config=GatewayConfig(grpc_port=0))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def test_evergreen_serve_grpc_port(tmp_path: Path) -> None:
+    """`evergreen serve --grpc-port` answers Triton's gRPC client, then stops on SIGTERM."""
+    from cli.process import EVERGREEN, child_env
+
+    http_port, grpc_port = free_port(), free_port()
+    env = child_env(tmp_path / "home", tmp_path / "pycache")
+    command = [str(EVERGREEN), "serve"]
+    args = ["--port", str(http_port), "--grpc-port", str(grpc_port)]
+    with subprocess.Popen(
+        [*command, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    ) as server:
+        try:
+            client = triton_grpc.InferenceServerClient(f"127.0.0.1:{grpc_port}")
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    if client.is_server_live():
+                        break
+                except InferenceServerException:
+                    pass
+                assert server.poll() is None, server.stdout.read() if server.stdout else ""
+                assert time.monotonic() < deadline, "the gRPC port never answered"
+                time.sleep(0.2)
+            assert client.get_server_metadata().name == "evergreen"
+            client.close()
+        finally:
+            server.send_signal(signal.SIGTERM)
+            server.wait(30)
+
+
+def test_evergreen_serve_without_grpcio_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from evergreen.cli.main import app
+
+    monkeypatch.setitem(sys.modules, "grpc", None)
+    monkeypatch.setenv("EVERGREEN_HOME", str(tmp_path / "home"))
+    result = CliRunner().invoke(app, ["serve", "--grpc-port", "0"])
+    assert result.exit_code != 0
+    assert "pip install 'evergreen[grpc]'" in result.output
+    assert len(result.output.strip().splitlines()) == 1

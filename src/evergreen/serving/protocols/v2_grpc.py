@@ -80,6 +80,11 @@ def _modules() -> tuple[ModuleType, ModuleType, ModuleType]:
     return grpc, grpc_predict_v2_pb2, grpc_predict_v2_pb2_grpc
 
 
+def check_installed() -> None:
+    """Raise ``Unavailable`` (saying what to install) unless grpcio and protobuf import."""
+    _modules()
+
+
 class GrpcServer:
     """The V2 gRPC service of one gateway, listening on ``host:port`` (0 picks a free port)."""
 
