@@ -275,3 +275,16 @@ def test_grpc_wrong_tensor_name_is_invalid_argument(
         grpc.infer("rentals", [wrong, *inputs[1:]])
     assert caught.value.status() == "StatusCode.INVALID_ARGUMENT"
     assert "'temperature'" in caught.value.message()
+
+
+@pytest.mark.parametrize("algorithm", ["gzip", "deflate"])
+def test_http_compressed_requests(
+    http: triton_http.InferenceServerClient, served: Served, algorithm: str
+) -> None:
+    result = http.infer(
+        "rentals",
+        columns(triton_http, served),
+        request_compression_algorithm=algorithm,
+        response_compression_algorithm=algorithm,
+    )
+    np.testing.assert_allclose(result.as_numpy("rentals"), served.predict("rentals", 2))

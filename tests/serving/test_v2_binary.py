@@ -250,3 +250,21 @@ def test_binary_of_the_wrong_size_is_400_naming_the_tensor(
     assert response.status_code == 400
     assert "'humidity'" in response.json()["error"]
     assert response.headers["x-evergreen-variant"] == "production"
+
+
+@pytest.mark.parametrize(
+    ("encoding", "content", "names"),
+    [
+        ("br", b"x", "'br' is not supported"),
+        ("gzip", b"not gzip", "not valid gzip"),
+    ],
+    ids=["unknown-encoding", "corrupt-gzip"],
+)
+def test_bad_content_encoding_is_400(
+    client: httpx.Client, encoding: str, content: bytes, names: str
+) -> None:
+    response = client.post(
+        "/v2/models/rentals/infer", content=content, headers={"Content-Encoding": encoding}
+    )
+    assert response.status_code == 400
+    assert names in response.json()["error"]

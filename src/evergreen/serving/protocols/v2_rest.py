@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import zlib
 from typing import Any
 
 import numpy as np
@@ -26,6 +27,8 @@ VERSION_HEADER = "X-Model-Version"
 VARIANT_HEADER = "X-Evergreen-Variant"
 # Bodies up to this size are parsed on the event loop; larger ones in a worker thread.
 INLINE_PARSE_BYTES = 64 * 1024
+# The most a compressed request may expand to.
+MAX_DECODED_BYTES = 64 * 1024 * 1024
 
 
 def answered_by(route: Route) -> dict[str, str]:
@@ -83,13 +86,13 @@ def v2_router(gateway: Gateway, server_name: str, server_version: str) -> APIRou
 
     @router.post("/v2/models/{name}/infer")
     async def infer(name: str, request: Request) -> Response:
-        body = await request.body()
+        body = _decoded(await request.body(), request.headers.get("content-encoding"))
         route = await gateway.route(name, headers=request.headers)
         return await _infer(route, body, request.headers.get(v2_binary.HEADER_LENGTH))
 
     @router.post("/v2/models/{name}/versions/{version}/infer")
     async def infer_version(name: str, version: str, request: Request) -> Response:
-        body = await request.body()
+        body = _decoded(await request.body(), request.headers.get("content-encoding"))
         route = await gateway.route(name, _version(version), headers=request.headers)
         return await _infer(route, body, request.headers.get(v2_binary.HEADER_LENGTH))
 
@@ -110,6 +113,24 @@ def v2_router(gateway: Gateway, server_name: str, server_version: str) -> APIRou
         return JSONResponse(content, headers=answered_by(route))
 
     return router
+
+
+def _decoded(body: bytes, encoding: str | None) -> bytes:
+    """The body without its ``Content-Encoding`` (gzip or deflate, as Triton's client sends
+    with ``request_compression_algorithm``), at most ``MAX_DECODED_BYTES``."""
+    if encoding is None or encoding.strip().lower() == "identity":
+        return body
+    kind = encoding.strip().lower()
+    if kind not in ("gzip", "deflate"):
+        raise InvalidInput(f"Content-Encoding {encoding!r} is not supported; use gzip or deflate")
+    decoder = zlib.decompressobj(zlib.MAX_WBITS | 16 if kind == "gzip" else zlib.MAX_WBITS)
+    try:
+        decoded = decoder.decompress(body, MAX_DECODED_BYTES)
+    except zlib.error as exc:
+        raise InvalidInput(f"the body is not valid {kind} data: {exc}") from None
+    if decoder.unconsumed_tail:
+        raise InvalidInput(f"the decompressed body is larger than {MAX_DECODED_BYTES} bytes")
+    return decoded
 
 
 def _parse(route: Route, body: bytes, header_length: str | None) -> v2.InferRequest:
