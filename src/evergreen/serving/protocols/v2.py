@@ -1,9 +1,11 @@
-"""The Open Inference Protocol (KServe V2), REST flavour: requests to frames, results to JSON.
+"""The Open Inference Protocol (KServe V2): requests to frames, results to responses.
 
 A request carries either one tensor per input column (named after the signature's inputs, each
 of shape ``[N]`` or ``[N, 1]``) or a single 2-D tensor of shape ``[N, n_features]`` whose columns
-map to the signature's inputs in order. Every problem raises ``InvalidInput`` naming the tensor
-or field at fault.
+map to the signature's inputs in order. JSON requests give each tensor's ``data`` (flat or
+nested) or, with the binary tensor data extension, its raw bytes; gRPC builds the same
+``Tensor``s from its contents and shares ``frame_from_tensors``. Every problem raises
+``InvalidInput`` naming the tensor or field at fault.
 """
 
 from __future__ import annotations
