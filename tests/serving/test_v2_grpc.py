@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+import httpx
 import numpy as np
 import pytest
 import tritonclient.grpc as triton_grpc
 from tritonclient.grpc import service_pb2, service_pb2_grpc
-from tritonclient.utils import InferenceServerException
 
 from evergreen.errors import Unavailable
 from evergreen.serving import create_app
@@ -151,6 +151,13 @@ def free_port() -> int:
         return port
 
 
+def answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
 def test_evergreen_serve_grpc_port(tmp_path: Path) -> None:
     """`evergreen serve --grpc-port` answers Triton's gRPC client, then stops on SIGTERM."""
     from cli.process import EVERGREEN, child_env
@@ -163,17 +170,15 @@ def test_evergreen_serve_grpc_port(tmp_path: Path) -> None:
         [*command, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     ) as server:
         try:
-            client = triton_grpc.InferenceServerClient(f"127.0.0.1:{grpc_port}")
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    if client.is_server_live():
-                        break
-                except InferenceServerException:
-                    pass
+            # The gRPC service starts before HTTP answers; a gRPC channel that failed to connect
+            # backs off for longer and longer, so wait on HTTP and then connect once.
+            deadline = time.monotonic() + 120
+            while not answers(f"http://127.0.0.1:{http_port}/v2/health/live"):
                 assert server.poll() is None, server.stdout.read() if server.stdout else ""
-                assert time.monotonic() < deadline, "the gRPC port never answered"
+                assert time.monotonic() < deadline, "the gateway never answered"
                 time.sleep(0.2)
+            client = triton_grpc.InferenceServerClient(f"127.0.0.1:{grpc_port}")
+            assert client.is_server_live()
             assert client.get_server_metadata().name == "evergreen"
             client.close()
         finally:
