@@ -28,7 +28,11 @@ def test_health_and_server_metadata(publish: Publish, start_gateway: StartGatewa
     assert client.get("/v2/health/live").json() == {"live": True}
     ready = client.get("/v2/health/ready")
     assert (ready.status_code, ready.json()) == (200, {"ready": True})
-    expected = {"name": "evergreen", "version": package_version("evergreen"), "extensions": []}
+    expected = {
+        "name": "evergreen",
+        "version": package_version("evergreen"),
+        "extensions": ["binary_tensor_data"],
+    }
     assert client.get("/v2").json() == expected
     assert client.get("/v2/").json() == expected
 

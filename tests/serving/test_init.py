@@ -14,6 +14,7 @@ def test_public_names_are_sorted_and_exported() -> None:
         "control_api",
         "endpoints",
         "errors",
+        "experiment",
         "gateway",
         "loader",
         "metrics",

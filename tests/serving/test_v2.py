@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import numpy as np
 import pandas as pd
 import pytest
@@ -214,3 +217,119 @@ def test_model_metadata() -> None:
         ],
         "outputs": [{"name": "rentals", "datatype": "FP64", "shape": [-1]}],
     }
+
+
+@pytest.mark.parametrize(
+    ("extra", "names"),
+    [
+        ({"outputs": [{"name": "proba"}]}, "'proba'"),
+        ({"outputs": "rentals"}, "'outputs'"),
+        ({"outputs": [{"parameters": {}}]}, "outputs[0]"),
+        ({"parameters": "binary"}, "'parameters'"),
+    ],
+    ids=["unknown-output", "outputs-not-list", "output-without-name", "parameters-not-object"],
+)
+def test_bad_outputs_name_the_field(extra: dict[str, Any], names: str) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        v2.parse_infer_request({**columns(), **extra}, SIGNATURE)
+    assert names in str(caught.value)
+
+
+def test_empty_id_is_generated() -> None:
+    assert v2.parse_infer_request({"id": "", **columns()}, SIGNATURE).id
+
+
+def test_nested_matrix_data() -> None:
+    body = {"inputs": [tensor("x", [1, 3], "BYTES", [["20.5", "2", "oslo"]])]}
+    frame = SIGNATURE.conform(v2.parse_infer_request(body, SIGNATURE).frame)
+    assert frame.iloc[0].tolist() == [20.5, 2, "oslo"]
+
+
+def test_frame_from_typed_tensors() -> None:
+    tensors = [
+        v2.make_tensor("city", "BYTES", (2,), np.array(["oslo", "rome"], dtype=object)),
+        v2.make_tensor("temp", "FP32", (2, 1), np.array([1.5, 2.5], dtype=np.float32)),
+        v2.make_tensor("weekday", "UINT8", (2,), np.array([1, 6], dtype=np.uint8)),
+    ]
+    frame = SIGNATURE.conform(v2.frame_from_tensors(tensors, SIGNATURE))
+    assert frame.to_dict("list") == {
+        "temp": [1.5, 2.5],
+        "weekday": [1, 6],
+        "city": ["oslo", "rome"],
+    }
+
+
+def test_make_tensor_checks_the_shape() -> None:
+    with pytest.raises(InvalidInput, match="'temp'"):
+        v2.make_tensor("temp", "FP64", (3,), np.array([1.0, 2.0]))
+
+
+# -- every REST path over the real gateway ------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def rest(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
+    from .v2_served import serve
+
+    with (
+        serve(tmp_path_factory.mktemp("rest") / "eg", grpc_port=None) as running,
+        httpx.Client(base_url=f"http://{running.http}", timeout=10) as client,
+    ):
+        yield client
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ("/v2", {"name": "evergreen"}),
+        ("/v2/", {"name": "evergreen"}),
+        ("/v2/health/live", {"live": True}),
+        ("/v2/health/ready", {"ready": True}),
+        ("/v2/models/rentals", {"name": "rentals", "versions": ["2"]}),
+        ("/v2/models/rentals/versions/1", {"name": "rentals", "versions": ["1"]}),
+        ("/v2/models/rentals/ready", {"name": "rentals", "ready": True}),
+        ("/v2/models/rentals/versions/2/ready", {"name": "rentals", "ready": True}),
+    ],
+    ids=lambda v: v if isinstance(v, str) else "",
+)
+def test_every_get_path(rest: httpx.Client, path: str, expected: dict[str, Any]) -> None:
+    response = rest.get(path)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert {k: body[k] for k in expected} == expected
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v2/models/nope",
+        "/v2/models/nope/ready",
+        "/v2/models/rentals/versions/9",
+        "/v2/models/rentals/versions/9/ready",
+        "/v2/models/rentals/versions/x",
+    ],
+)
+def test_unknown_models_and_versions_are_404(rest: httpx.Client, path: str) -> None:
+    response = rest.get(path)
+    assert response.status_code == 404
+    assert set(response.json()) == {"error"}
+
+
+@pytest.mark.parametrize(
+    "path", ["/v2/models/rentals/infer", "/v2/models/rentals/versions/1/infer"]
+)
+def test_infer_nested_inputs_without_content_type(rest: httpx.Client, path: str) -> None:
+    body = {
+        "inputs": [
+            {"name": "temp", "shape": [2, 1], "datatype": "FP32", "data": [[20.5], [18.0]]},
+            {"name": "humidity", "shape": [2, 1], "datatype": "FP64", "data": [[0.5], [0.1]]},
+            {"name": "weekday", "shape": [2], "datatype": "INT8", "data": [1, 6]},
+        ]
+    }
+    response = rest.post(path, content=json.dumps(body).encode())
+    assert "content-type" not in response.request.headers
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert answer["id"]
+    assert answer["model_version"] == ("1" if "versions" in path else "2")
+    assert answer["outputs"][0]["shape"] == [2]

@@ -211,9 +211,14 @@ def serve(
     onnx: Annotated[
         bool, typer.Option(help="Serve verified ONNX exports with ONNX Runtime.")
     ] = True,
+    grpc_port: Annotated[
+        int | None,
+        typer.Option(help="Also serve V2 over gRPC on this port (needs evergreen[grpc])."),
+    ] = None,
 ) -> None:
     """Serve every endpoint: models by production version, stored A/B/n and shadow policies
-    (Open Inference Protocol V2, MLflow scoring), following the registry without restarts."""
+    (Open Inference Protocol V2, MLflow scoring; V2 gRPC with --grpc-port), following the
+    registry without restarts."""
     import os
 
     from evergreen.serving.app import GatewayConfig
@@ -229,7 +234,13 @@ def serve(
             latency_target=latency_target_ms / 1000.0,
         ),
         onnx=onnx,
+        grpc_port=grpc_port,
+        grpc_host=host,
     )
+    if grpc_port is not None:
+        from evergreen.serving.protocols.v2_grpc import check_installed
+
+        check_installed()  # one line now, rather than from every worker
     if workers > 1:
         os.environ[bootstrap.GATEWAY_CONFIG_ENV] = config.to_json()
         serve_workers("evergreen.bootstrap:gateway_from_environment", workers, host=host, port=port)

@@ -17,7 +17,7 @@ from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass, field
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as package_version
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
 from fastapi.responses import Response
@@ -37,6 +37,9 @@ from evergreen.serving.prediction_log import PredictionLogWriter
 from evergreen.serving.protocols.v2_rest import VERSION_HEADER, v2_router
 from evergreen.serving.registry_api import Lineage, registry_router
 from evergreen.store.endpoints import EndpointRepository, FeedbackRepository
+
+if TYPE_CHECKING:
+    from evergreen.serving.protocols.v2_grpc import GrpcServer
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +63,9 @@ class GatewayConfig:
     api_token: str | None = None
     inference_token: str | None = None
     max_body_bytes: int = 64 * 1024 * 1024
+    # The V2 gRPC service (needs the `grpc` extra) on this port (0: a free one); None: off.
+    grpc_port: int | None = None
+    grpc_host: str = "127.0.0.1"
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -70,6 +76,23 @@ class GatewayConfig:
         data = json.loads(text)
         data["batching"] = BatchingSpec(**data.get("batching", {}))
         return cls(**data)
+
+
+def _grpc_server(gateway: Gateway, config: GatewayConfig) -> GrpcServer | None:
+    """The V2 gRPC service the config asks for; raises ``Unavailable`` without grpcio."""
+    if config.grpc_port is None:
+        return None
+    from evergreen.serving.protocols.v2_grpc import GrpcServer
+
+    return GrpcServer(
+        gateway,
+        "evergreen",
+        _server_version(),
+        host=config.grpc_host,
+        port=config.grpc_port,
+        token=config.inference_token,
+        max_message_bytes=config.max_body_bytes,
+    )
 
 
 def create_app(
@@ -124,12 +147,18 @@ def create_app(
                 registry, endpoints, writer.predictions, writer.artifacts, feedback, name, served
             )
 
+    grpc_server = _grpc_server(gateway, config)
+
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         cache.start()
         try:
+            if grpc_server is not None:
+                app.state.grpc_port = await grpc_server.start()
             yield
         finally:
+            if grpc_server is not None:
+                await grpc_server.stop()
             await gateway.drain()
             await run_in_threadpool(cache.stop)
             gateway.close()
@@ -143,6 +172,7 @@ def create_app(
     app.state.gateway = gateway
     app.state.cache = cache
     app.state.config = config
+    app.state.grpc_port = None
     install_error_handlers(app)
     app.include_router(v2_router(gateway, "evergreen", _server_version()))
     app.include_router(registry_router(registry, token=config.api_token, lineage=lineage))

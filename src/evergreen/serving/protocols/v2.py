@@ -1,9 +1,11 @@
-"""The Open Inference Protocol (KServe V2), REST flavour: requests to frames, results to JSON.
+"""The Open Inference Protocol (KServe V2): requests to frames, results to responses.
 
 A request carries either one tensor per input column (named after the signature's inputs, each
 of shape ``[N]`` or ``[N, 1]``) or a single 2-D tensor of shape ``[N, n_features]`` whose columns
-map to the signature's inputs in order. Every problem raises ``InvalidInput`` naming the tensor
-or field at fault.
+map to the signature's inputs in order. JSON requests give each tensor's ``data`` (flat or
+nested) or, with the binary tensor data extension, its raw bytes; gRPC builds the same
+``Tensor``s from its contents and shares ``frame_from_tensors``. Every problem raises
+``InvalidInput`` naming the tensor or field at fault.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import pandas as pd
 
 from evergreen.errors import InvalidInput
 from evergreen.flavors.base import DType, LoadedModel, Signature
+from evergreen.serving.protocols import v2_binary
 
 # V2 datatype -> numpy dtype, and the array kinds whose values a tensor of that type may hold.
 DATATYPES: dict[str, tuple[np.dtype[Any], str]] = {
@@ -45,46 +48,99 @@ _SIGNATURE_DATATYPES: dict[DType, str] = {
 
 
 # Protocol extensions this server implements (``GET /v2`` lists them).
-EXTENSIONS: list[str] = []
+EXTENSIONS: list[str] = [v2_binary.EXTENSION]
 
 
 @dataclass(frozen=True)
 class InferRequest:
-    """A parsed request: its id (given or generated) and the input rows, one column per input."""
+    """A parsed request: its id (given or generated), the input rows (one column per input) and
+    whether the output is asked for as binary data."""
 
     id: str
     frame: pd.DataFrame
-
-
-def parse_infer_request(body: Any, signature: Signature) -> InferRequest:
-    """The request's id and its inputs as a frame with the signature's columns, in order."""
-    if not isinstance(body, dict):
-        raise InvalidInput("the request body must be a JSON object with an 'inputs' list")
-    request_id = body.get("id")
-    if request_id is None:
-        request_id = uuid.uuid4().hex
-    elif not isinstance(request_id, str) or not request_id:
-        raise InvalidInput("field 'id' must be a non-empty string when given")
-    inputs = body.get("inputs")
-    if not isinstance(inputs, list) or not inputs:
-        raise InvalidInput("field 'inputs' must be a non-empty list of tensors")
-    tensors = [_tensor(index, raw) for index, raw in enumerate(inputs)]
-    names = signature.input_names
-    if len(tensors) == 1 and len(tensors[0].shape) == 2 and tensors[0].name not in names:
-        frame = _from_matrix(tensors[0], names)
-    else:
-        frame = _from_columns(tensors, names)
-    return InferRequest(request_id, frame)
+    binary_output: bool = False
 
 
 @dataclass(frozen=True)
-class _Tensor:
+class Tensor:
+    """One input tensor: its name, datatype, shape and values (already in that shape)."""
+
     name: str
+    datatype: str
     shape: tuple[int, ...]
     values: np.ndarray
 
 
-def _tensor(index: int, raw: Any) -> _Tensor:
+def parse_infer_request(body: Any, signature: Signature, binary: bytes = b"") -> InferRequest:
+    """The request's id and its inputs as a frame with the signature's columns, in order.
+
+    ``binary`` is the body's tail after the JSON header (the binary tensor data extension): the
+    raw data of every input whose ``parameters`` name a ``binary_data_size``, in input order.
+    """
+    if not isinstance(body, dict):
+        raise InvalidInput("the request body must be a JSON object with an 'inputs' list")
+    request_id = body.get("id")
+    if request_id is None or request_id == "":
+        request_id = uuid.uuid4().hex
+    elif not isinstance(request_id, str):
+        raise InvalidInput("field 'id' must be a string when given")
+    inputs = body.get("inputs")
+    if not isinstance(inputs, list) or not inputs:
+        raise InvalidInput("field 'inputs' must be a non-empty list of tensors")
+    reader = _BinaryReader(binary)
+    tensors = [_tensor(index, raw, reader) for index, raw in enumerate(inputs)]
+    reader.finish()
+    frame = frame_from_tensors(tensors, signature)
+    binary_output = _binary_output(body, output_name(signature))
+    return InferRequest(request_id, frame, binary_output)
+
+
+def frame_from_tensors(tensors: list[Tensor], signature: Signature) -> pd.DataFrame:
+    """The rows the tensors carry: one tensor per input column, or one 2-D tensor whose
+    columns are the signature's inputs in order."""
+    names = signature.input_names
+    if len(tensors) == 1 and len(tensors[0].shape) == 2 and tensors[0].name not in names:
+        return _from_matrix(tensors[0], names)
+    return _from_columns(tensors, names)
+
+
+def output_name(signature: Signature) -> str:
+    return signature.output.name or "predict"
+
+
+class _BinaryReader:
+    """Hands out the binary tail of a request, tensor by tensor."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.offset = 0
+
+    def take(self, name: str, size: Any) -> bytes:
+        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+            raise InvalidInput(
+                f"tensor {name!r}: parameter 'binary_data_size' must be a byte count, got {size!r}"
+            )
+        left = len(self.data) - self.offset
+        if size > left:
+            raise InvalidInput(
+                f"tensor {name!r}: binary_data_size is {size} but only {left} bytes of binary "
+                f"data are left (check the {v2_binary.HEADER_LENGTH} header)"
+            )
+        chunk = self.data[self.offset : self.offset + size]
+        self.offset += size
+        return chunk
+
+    def finish(self) -> None:
+        left = len(self.data) - self.offset
+        if left:
+            raise InvalidInput(
+                f"{left} bytes of binary data follow the last tensor that names a "
+                "binary_data_size; check the inputs' sizes and the "
+                f"{v2_binary.HEADER_LENGTH} header"
+            )
+
+
+def _tensor(index: int, raw: Any, reader: _BinaryReader) -> Tensor:
     if not isinstance(raw, dict):
         raise InvalidInput(f"inputs[{index}] must be an object with name, shape, datatype, data")
     name = raw.get("name")
@@ -104,17 +160,57 @@ def _tensor(index: int, raw: Any) -> _Tensor:
         raise InvalidInput(
             f"tensor {name!r}: unknown datatype {datatype!r}; use one of {', '.join(DATATYPES)}"
         )
-    if "data" not in raw:
-        raise InvalidInput(f"tensor {name!r}: field 'data' is missing")
-    values = _values(name, datatype, raw["data"])
+    parameters = raw.get("parameters") or {}
+    if not isinstance(parameters, dict):
+        raise InvalidInput(f"tensor {name!r}: 'parameters' must be an object")
+    if "binary_data_size" in parameters:
+        data = reader.take(name, parameters["binary_data_size"])
+        values = v2_binary.from_raw(name, datatype, tuple(shape), data)
+    elif "data" in raw:
+        values = _values(name, datatype, raw["data"])
+    else:
+        raise InvalidInput(
+            f"tensor {name!r}: field 'data' is missing (or send binary data and "
+            "'parameters': {'binary_data_size': <bytes>})"
+        )
+    return make_tensor(name, datatype, tuple(shape), values)
+
+
+def make_tensor(name: str, datatype: str, shape: tuple[int, ...], values: np.ndarray) -> Tensor:
+    """A tensor from its flat values, checking that they fill ``shape``."""
     expected = math.prod(shape)
     if values.size != expected:
         raise InvalidInput(
-            f"tensor {name!r}: shape {shape} holds {expected} values but 'data' has {values.size}"
+            f"tensor {name!r}: shape {list(shape)} holds {expected} values but its data has "
+            f"{values.size}"
         )
-    if shape[0] == 0:
+    if not shape or shape[0] == 0:
         raise InvalidInput(f"tensor {name!r}: send at least one row")
-    return _Tensor(name, tuple(shape), values.reshape(shape))
+    return Tensor(name, datatype, shape, values.reshape(shape))
+
+
+def _binary_output(body: dict[str, Any], name: str) -> bool:
+    """Whether the request asks for its output as binary data; refuses unknown outputs."""
+    parameters = body.get("parameters") or {}
+    if not isinstance(parameters, dict):
+        raise InvalidInput("field 'parameters' must be an object")
+    binary = parameters.get("binary_data_output", False) is True
+    outputs = body.get("outputs")
+    if outputs is None:
+        return binary
+    if not isinstance(outputs, list):
+        raise InvalidInput("field 'outputs' must be a list of {'name': ...} objects")
+    for index, output in enumerate(outputs):
+        if not isinstance(output, dict) or not isinstance(output.get("name"), str):
+            raise InvalidInput(f"outputs[{index}] must be an object with a 'name'")
+        if output["name"] != name:
+            raise InvalidInput(
+                f"unknown output tensor {output['name']!r}; the model returns {name!r}"
+            )
+        asked = (output.get("parameters") or {}).get("binary_data")
+        if isinstance(asked, bool):
+            binary = asked
+    return binary
 
 
 def _values(name: str, datatype: str, data: Any) -> np.ndarray:
@@ -155,7 +251,7 @@ def _floats_with_nulls(name: str, datatype: str, flat: np.ndarray) -> np.ndarray
     return np.array([np.nan if v is None else v for v in flat], dtype=np.float64)
 
 
-def _from_columns(tensors: list[_Tensor], names: list[str]) -> pd.DataFrame:
+def _from_columns(tensors: list[Tensor], names: list[str]) -> pd.DataFrame:
     columns: dict[str, np.ndarray] = {}
     first = tensors[0]
     for tensor in tensors:
@@ -179,7 +275,7 @@ def _from_columns(tensors: list[_Tensor], names: list[str]) -> pd.DataFrame:
     return pd.DataFrame({n: columns[n] for n in names})
 
 
-def _from_matrix(tensor: _Tensor, names: list[str]) -> pd.DataFrame:
+def _from_matrix(tensor: Tensor, names: list[str]) -> pd.DataFrame:
     if tensor.shape[1] != len(names):
         raise InvalidInput(
             f"tensor {tensor.name!r}: shape {list(tensor.shape)} has {tensor.shape[1]} columns "
@@ -195,16 +291,35 @@ def infer_response(
 ) -> dict[str, Any]:
     """The V2 response body for a model's predictions (``model_name``: the endpoint asked)."""
     array = np.asarray(outputs)
+    body = _response_head(model, request_id, array, model_name)
+    body["outputs"][0]["data"] = _json_values(array)
+    return body
+
+
+def binary_infer_response(
+    model: LoadedModel, request_id: str, outputs: np.ndarray, *, model_name: str | None = None
+) -> tuple[dict[str, Any], bytes]:
+    """The JSON header and the binary tail of a response with binary output data."""
+    array = np.asarray(outputs)
+    body = _response_head(model, request_id, array, model_name)
+    output = body["outputs"][0]
+    raw = v2_binary.to_raw(array, output["datatype"])
+    output["parameters"] = {"binary_data_size": len(raw)}
+    return body, raw
+
+
+def _response_head(
+    model: LoadedModel, request_id: str, array: np.ndarray, model_name: str | None
+) -> dict[str, Any]:
     return {
         "model_name": model_name or model.name,
         "model_version": str(model.version),
         "id": request_id,
         "outputs": [
             {
-                "name": model.signature.output.name or "predict",
+                "name": output_name(model.signature),
                 "datatype": datatype_of(array),
                 "shape": list(array.shape),
-                "data": _json_values(array),
             }
         ],
     }
@@ -244,7 +359,7 @@ def model_metadata(model: LoadedModel, name: str | None = None) -> dict[str, Any
         ],
         "outputs": [
             {
-                "name": signature.output.name or "predict",
+                "name": output_name(signature),
                 "datatype": _SIGNATURE_DATATYPES[signature.output.dtype],
                 "shape": [-1],
             }

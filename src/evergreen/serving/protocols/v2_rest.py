@@ -2,27 +2,33 @@
 
 Every model path exists with and without ``/versions/{version}``. Answers name the variant and
 version that answered (``X-Evergreen-Variant``, ``X-Model-Version`` and the body's
-``model_version``).
+``model_version``). Inference takes JSON with or without a ``Content-Type`` header, and the
+binary tensor data extension (``Inference-Header-Content-Length``: a JSON header, then raw
+tensors); it answers with binary output data when the request asks for it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import zlib
 from typing import Any
 
+import numpy as np
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from evergreen.errors import EvergreenError, InvalidInput, NotFound
 from evergreen.serving.errors import error_response, status_of
 from evergreen.serving.gateway import Gateway, Route
-from evergreen.serving.protocols import v2
+from evergreen.serving.protocols import v2, v2_binary
 
 VERSION_HEADER = "X-Model-Version"
 VARIANT_HEADER = "X-Evergreen-Variant"
 # Bodies up to this size are parsed on the event loop; larger ones in a worker thread.
 INLINE_PARSE_BYTES = 64 * 1024
+# The most a compressed request may expand to.
+MAX_DECODED_BYTES = 64 * 1024 * 1024
 
 
 def answered_by(route: Route) -> dict[str, str]:
@@ -80,36 +86,68 @@ def v2_router(gateway: Gateway, server_name: str, server_version: str) -> APIRou
 
     @router.post("/v2/models/{name}/infer")
     async def infer(name: str, request: Request) -> Response:
-        body = await request.body()
+        body = _decoded(await request.body(), request.headers.get("content-encoding"))
         route = await gateway.route(name, headers=request.headers)
-        return await _infer(route, body)
+        return await _infer(route, body, request.headers.get(v2_binary.HEADER_LENGTH))
 
     @router.post("/v2/models/{name}/versions/{version}/infer")
     async def infer_version(name: str, version: str, request: Request) -> Response:
-        body = await request.body()
+        body = _decoded(await request.body(), request.headers.get("content-encoding"))
         route = await gateway.route(name, _version(version), headers=request.headers)
-        return await _infer(route, body)
+        return await _infer(route, body, request.headers.get(v2_binary.HEADER_LENGTH))
 
-    async def _infer(route: Route, body: bytes) -> Response:
+    async def _infer(route: Route, body: bytes, header_length: str | None) -> Response:
         try:
             if len(body) <= INLINE_PARSE_BYTES:
-                parsed = _parse(route, body)
+                parsed = _parse(route, body, header_length)
             else:
-                parsed = await asyncio.to_thread(_parse, route, body)
+                parsed = await asyncio.to_thread(_parse, route, body, header_length)
             outputs = await gateway.predict(route, parsed.frame, parsed.id, protocol="v2-rest")
         except EvergreenError as exc:  # the version that refused the request still answers
             response = error_response(status_of(exc), str(exc))
             response.headers.update(answered_by(route))
             return response
+        if parsed.binary_output:
+            return _binary_response(route, parsed.id, outputs)
         content = v2.infer_response(route.model, parsed.id, outputs, model_name=route.endpoint)
         return JSONResponse(content, headers=answered_by(route))
 
     return router
 
 
-def _parse(route: Route, body: bytes) -> v2.InferRequest:
+def _decoded(body: bytes, encoding: str | None) -> bytes:
+    """The body without its ``Content-Encoding`` (gzip or deflate, as Triton's client sends
+    with ``request_compression_algorithm``), at most ``MAX_DECODED_BYTES``."""
+    if encoding is None or encoding.strip().lower() == "identity":
+        return body
+    kind = encoding.strip().lower()
+    if kind not in ("gzip", "deflate"):
+        raise InvalidInput(f"Content-Encoding {encoding!r} is not supported; use gzip or deflate")
+    decoder = zlib.decompressobj(zlib.MAX_WBITS | 16 if kind == "gzip" else zlib.MAX_WBITS)
     try:
-        payload = json.loads(body)
+        decoded = decoder.decompress(body, MAX_DECODED_BYTES)
+    except zlib.error as exc:
+        raise InvalidInput(f"the body is not valid {kind} data: {exc}") from None
+    if decoder.unconsumed_tail:
+        raise InvalidInput(f"the decompressed body is larger than {MAX_DECODED_BYTES} bytes")
+    return decoded
+
+
+def _parse(route: Route, body: bytes, header_length: str | None) -> v2.InferRequest:
+    header, binary = v2_binary.split_body(body, header_length)
+    try:
+        payload = json.loads(header)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InvalidInput(f"the request body is not valid JSON: {exc}") from None
-    return v2.parse_infer_request(payload, route.model.signature)
+        where = "JSON header" if header_length is not None else "body"
+        raise InvalidInput(f"the request {where} is not valid JSON: {exc}") from None
+    return v2.parse_infer_request(payload, route.model.signature, binary)
+
+
+def _binary_response(route: Route, request_id: str, outputs: np.ndarray) -> Response:
+    """A response with binary output data: the JSON header, then the raw output."""
+    header, raw = v2.binary_infer_response(
+        route.model, request_id, outputs, model_name=route.endpoint
+    )
+    encoded = json.dumps(header, separators=(",", ":")).encode()
+    headers = {**answered_by(route), v2_binary.HEADER_LENGTH: str(len(encoded))}
+    return Response(encoded + raw, media_type="application/octet-stream", headers=headers)
