@@ -32,7 +32,9 @@ FIELDS = {
 }
 
 
-def lines(caplog: pytest.LogCaptureFixture, count: int, timeout: float = 5.0) -> list[dict[str, Any]]:
+def lines(
+    caplog: pytest.LogCaptureFixture, count: int, timeout: float = 5.0
+) -> list[dict[str, Any]]:
     """The access lines logged so far, once there are ``count`` (a line is written just after
     its answer is sent)."""
     deadline = time.monotonic() + timeout
@@ -54,9 +56,7 @@ def gateway(publish: Publish, start_gateway: StartGateway) -> Gateway:
 def test_one_json_line_per_request(caplog: pytest.LogCaptureFixture, gateway: Gateway) -> None:
     caplog.set_level(logging.INFO, logger=access_log.ACCESS_LOGGER)
     body = json.dumps({"dataframe_records": [{"temp": 20.0, "humidity": 0.5, "weekday": 3}]})
-    answer = gateway.client.post(
-        "/invocations", content=body, headers={"X-Request-Id": "req-7"}
-    )
+    answer = gateway.client.post("/invocations", content=body, headers={"X-Request-Id": "req-7"})
     assert answer.status_code == 200
     (line,) = lines(caplog, 1)
     assert set(line) == FIELDS
@@ -81,7 +81,11 @@ def test_v2_and_failed_requests(caplog: pytest.LogCaptureFixture, gateway: Gatew
     assert gateway.client.post("/invocations", content=b"{not json").status_code == 400
     assert gateway.client.get("/v2/models/nope").status_code == 404
     v2, bad, missing = lines(caplog, 3)
-    assert (v2["path"], v2["status"], v2["endpoint"]) == ("/v2/models/rentals/infer", 200, "rentals")
+    assert (v2["path"], v2["status"], v2["endpoint"]) == (
+        "/v2/models/rentals/infer",
+        200,
+        "rentals",
+    )
     assert (v2["variant"], v2["version"]) == ("production", "1")
     # the version that refused the request is still named
     assert (bad["status"], bad["endpoint"], bad["version"]) == (400, "rentals", "1")

@@ -158,7 +158,12 @@ def _both(frame: pd.DataFrame) -> str:
         ),
         (
             lambda f: json.dumps(
-                {"dataframe_split": {"columns": ["tmp", "humidity", "weekday"], "data": [[1, 2, 3]]}}
+                {
+                    "dataframe_split": {
+                        "columns": ["tmp", "humidity", "weekday"],
+                        "data": [[1, 2, 3]],
+                    }
+                }
             ),
             "application/json",
             400,
@@ -173,7 +178,9 @@ def _both(frame: pd.DataFrame) -> str:
             "dataframe_split.data[0] has 2 values",
         ),
         (
-            lambda f: json.dumps({"inputs": {"temp": [1.0], "humidity": [1.0, 2.0], "weekday": [1]}}),
+            lambda f: json.dumps(
+                {"inputs": {"temp": [1.0], "humidity": [1.0, 2.0], "weekday": [1]}}
+            ),
             "application/json",
             400,
             "inputs['humidity'] has 2 values",

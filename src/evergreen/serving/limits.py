@@ -106,7 +106,9 @@ def _too_large(limit: int) -> str:
     )
 
 
-async def _answer(send: Send, path: str, status: int, message: str, headers: dict[str, str]) -> None:
+async def _answer(
+    send: Send, path: str, status: int, message: str, headers: dict[str, str]
+) -> None:
     if path.startswith(MLFLOW_PREFIXES):
         content = {"error_code": ERROR_CODES.get(status, "INTERNAL_ERROR"), "message": message}
     else:
