@@ -211,9 +211,20 @@ def serve(
     onnx: Annotated[
         bool, typer.Option(help="Serve verified ONNX exports with ONNX Runtime.")
     ] = True,
+    default_endpoint: Annotated[
+        str | None,
+        typer.Option(help="Endpoint MLflow's /invocations answers for; default: the only one."),
+    ] = None,
+    max_body_bytes: Annotated[
+        int, typer.Option(min=1, help="Largest request body accepted (413 above it).")
+    ] = 64 * 1024 * 1024,
+    access_log: Annotated[
+        bool, typer.Option(help="Write one JSON line per request to stdout.")
+    ] = True,
 ) -> None:
     """Serve every endpoint: models by production version, stored A/B/n and shadow policies
-    (Open Inference Protocol V2, MLflow scoring), following the registry without restarts."""
+    (Open Inference Protocol V2, MLflow scoring), following the registry without restarts.
+    Set EVERGREEN_INFERENCE_TOKEN to require a bearer token on inference."""
     import os
 
     from evergreen.serving.app import GatewayConfig
@@ -229,12 +240,16 @@ def serve(
             latency_target=latency_target_ms / 1000.0,
         ),
         onnx=onnx,
+        default_endpoint=default_endpoint,
+        max_body_bytes=max_body_bytes,
+        access_log=access_log,
     )
     if workers > 1:
         os.environ[bootstrap.GATEWAY_CONFIG_ENV] = config.to_json()
         serve_workers("evergreen.bootstrap:gateway_from_environment", workers, host=host, port=port)
         return
-    run_server(bootstrap.gateway_app(context(), config=config), host=host, port=port)
+    app = bootstrap.gateway_app(context(), config=config)
+    run_server(app, host=host, port=port, access_log=access_log)
 
 
 @app.command()

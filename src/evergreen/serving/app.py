@@ -65,6 +65,8 @@ class GatewayConfig:
     max_body_bytes: int = 64 * 1024 * 1024
     # The endpoint MLflow's /invocations answers for; None: the only endpoint served.
     default_endpoint: str | None = None
+    # `evergreen serve` writes JSON access lines to stdout (in each worker process).
+    access_log: bool = True
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))

@@ -34,9 +34,17 @@ def serve_workers(
     factory: str, workers: int, host: str = "127.0.0.1", port: int = 8080, log_level: str = "info"
 ) -> None:
     """Serve with ``workers`` processes on one port, each building its app with ``factory``
-    (``module:function``); uvicorn restarts a worker that dies."""
+    (``module:function``); uvicorn restarts a worker that dies. Each worker writes its own
+    access lines (see ``bootstrap.gateway_from_environment``)."""
     uvicorn.run(
-        factory, factory=True, workers=workers, host=host, port=port, log_level=log_level, ws="none"
+        factory,
+        factory=True,
+        workers=workers,
+        host=host,
+        port=port,
+        log_level=log_level,
+        ws="none",
+        access_log=False,
     )
 
 
