@@ -3,6 +3,7 @@ gateway."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import warnings
 from collections.abc import Callable
@@ -14,10 +15,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from evergreen.bootstrap import Context
 from evergreen.errors import InvalidInput
 from evergreen.flavors import Signature
 from evergreen.flavors.base import ColumnSpec
-from evergreen.serving import GatewayConfig
+from evergreen.serving import GatewayConfig, create_app
 from evergreen.serving.protocols import mlflow
 
 from .conftest import Gateway, Publish, Published, StartGateway
@@ -298,6 +300,36 @@ def test_no_endpoint_served_is_404(start_gateway: StartGateway) -> None:
     response = post(gateway, json.dumps({"inputs": [[1.0, 2.0, 3]]}))
     assert response.status_code == 404
     assert "no endpoint is served" in response.json()["message"]
+
+
+def test_classifier_predicts_labels(publish: Publish, start_gateway: StartGateway) -> None:
+    published = publish("load", task="classification")
+    gateway = start_gateway()
+    client = ScoringServerClient("127.0.0.1", gateway.thread.port)
+    result = client.invoke(published.features.head(ROWS))
+    labels = result.get_predictions(predictions_format="ndarray").tolist()
+    assert labels == published.model.predict(published.features.head(ROWS)).tolist()
+    assert set(labels) <= {"busy", "quiet"}
+
+
+def test_not_ready_is_503(context: Context) -> None:
+    """Before its first registry refresh (here: the lifespan never runs), health says so."""
+    app = create_app(context.registry, None)
+
+    async def ask() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
+            return [
+                await client.get("/ping"),
+                await client.get("/health"),
+                await client.post("/invocations", content=json.dumps({"inputs": [[1.0, 2, 3]]})),
+            ]
+
+    ping, health, invocation = asyncio.run(ask())
+    assert (ping.status_code, health.status_code) == (503, 503)
+    assert invocation.status_code == 503
+    assert invocation.json()["error_code"] == "TEMPORARILY_UNAVAILABLE"
+    assert "retry" in invocation.json()["message"]
 
 
 # -- parsing, without a server ---------------------------------------------------------------

@@ -168,7 +168,8 @@ def check_columns(frame: pd.DataFrame, signature: Signature) -> None:
     came instead (extra columns alone are ignored, as MLflow does)."""
     names = signature.input_names
     got = [str(c) for c in frame.columns]
-    missing = [n for n in names if n not in got]
+    present = set(got)
+    missing = [n for n in names if n not in present]
     if missing:
         unexpected = [c for c in got if c not in names]
         instead = f"; got unexpected column(s) {', '.join(map(repr, unexpected))}" * bool(
