@@ -14,7 +14,7 @@ import json
 import logging
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import IO, Any
 
@@ -111,7 +111,10 @@ class AccessLogMiddleware:
             "path": path,
             "status": status,
             "duration_ms": round(duration_ms, 3),
-            **asdict(record),
+            "endpoint": record.endpoint,
+            "variant": record.variant,
+            "version": record.version,
+            "request_id": record.request_id,
             "client": f"{client[0]}:{client[1]}" if client else None,
             "bytes_in": bytes_in,
             "bytes_out": bytes_out,
