@@ -146,6 +146,8 @@ def gateway_app(
     config = config or GatewayConfig(poll_interval=poll_interval)
     if config.api_token is None:
         config = replace(config, api_token=ctx.settings.api_token)
+    if config.inference_token is None:
+        config = replace(config, inference_token=ctx.settings.inference_token)
     writer = PredictionLogWriter(ctx.artifacts, ctx.predictions, flush_interval=flush_interval)
 
     def lineage(name: str, version: int) -> dict[str, Any]:
@@ -166,4 +168,8 @@ def gateway_from_environment() -> FastAPI:
 
     raw = os.environ.get(GATEWAY_CONFIG_ENV)
     config = GatewayConfig.from_json(raw) if raw else GatewayConfig()
+    if config.access_log:
+        from evergreen.serving.access_log import configure
+
+        configure()
     return gateway_app(build(), config=config)

@@ -27,6 +27,10 @@ class Settings(BaseSettings):
         "overrides each project's search.executor (whose default is process)",
     )
     api_token: str | None = Field(default=None, description="bearer token for control routes")
+    inference_token: str | None = Field(
+        default=None,
+        description="bearer token the gateway's inference routes need; default: open",
+    )
     actor: str = Field(
         default_factory=lambda: _login_name(),
         description="who the CLI acts as in the audit log; default the login name",

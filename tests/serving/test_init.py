@@ -9,6 +9,7 @@ def test_public_names_are_sorted_and_exported() -> None:
         assert getattr(serving, name).__module__.startswith("evergreen.serving.")
     public = {n for n in dir(serving) if not n.startswith("_")}
     modules = {
+        "access_log",
         "app",
         "batching",
         "control_api",
@@ -16,6 +17,7 @@ def test_public_names_are_sorted_and_exported() -> None:
         "errors",
         "experiment",
         "gateway",
+        "limits",
         "loader",
         "metrics",
         "model_cache",

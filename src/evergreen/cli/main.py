@@ -215,10 +215,21 @@ def serve(
         int | None,
         typer.Option(help="Also serve V2 over gRPC on this port (needs evergreen[grpc])."),
     ] = None,
+    default_endpoint: Annotated[
+        str | None,
+        typer.Option(help="Endpoint MLflow's /invocations answers for; default: the only one."),
+    ] = None,
+    max_body_bytes: Annotated[
+        int, typer.Option(min=1, help="Largest request body accepted (413 above it).")
+    ] = 64 * 1024 * 1024,
+    access_log: Annotated[
+        bool, typer.Option(help="Write one JSON line per request to stdout.")
+    ] = True,
 ) -> None:
     """Serve every endpoint: models by production version, stored A/B/n and shadow policies
     (Open Inference Protocol V2, MLflow scoring; V2 gRPC with --grpc-port), following the
-    registry without restarts."""
+    registry without restarts. Set EVERGREEN_INFERENCE_TOKEN to require a bearer token on
+    inference."""
     import os
 
     from evergreen.serving.app import GatewayConfig
@@ -236,6 +247,9 @@ def serve(
         onnx=onnx,
         grpc_port=grpc_port,
         grpc_host=host,
+        default_endpoint=default_endpoint,
+        max_body_bytes=max_body_bytes,
+        access_log=access_log,
     )
     if grpc_port is not None:
         from evergreen.serving.protocols.v2_grpc import check_installed
@@ -245,7 +259,8 @@ def serve(
         os.environ[bootstrap.GATEWAY_CONFIG_ENV] = config.to_json()
         serve_workers("evergreen.bootstrap:gateway_from_environment", workers, host=host, port=port)
         return
-    run_server(bootstrap.gateway_app(context(), config=config), host=host, port=port)
+    app = bootstrap.gateway_app(context(), config=config)
+    run_server(app, host=host, port=port, access_log=access_log)
 
 
 @app.command()

@@ -24,16 +24,19 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from evergreen.registry import Registry
+from evergreen.serving.access_log import AccessLogMiddleware
 from evergreen.serving.batching import BatchingSpec
 from evergreen.serving.control_api import Verdict, control_router
 from evergreen.serving.endpoints import Endpoints
 from evergreen.serving.errors import install_error_handlers
 from evergreen.serving.experiment import judge_endpoint
 from evergreen.serving.gateway import Gateway
+from evergreen.serving.limits import LimitsMiddleware
 from evergreen.serving.loader import ModelLoader, ServedModel
 from evergreen.serving.metrics import GatewayMetrics
 from evergreen.serving.model_cache import ModelCache
 from evergreen.serving.prediction_log import PredictionLogWriter
+from evergreen.serving.protocols.mlflow import mlflow_router
 from evergreen.serving.protocols.v2_rest import VERSION_HEADER, v2_router
 from evergreen.serving.registry_api import Lineage, registry_router
 from evergreen.store.endpoints import EndpointRepository, FeedbackRepository
@@ -66,6 +69,10 @@ class GatewayConfig:
     # The V2 gRPC service (needs the `grpc` extra) on this port (0: a free one); None: off.
     grpc_port: int | None = None
     grpc_host: str = "127.0.0.1"
+    # The endpoint MLflow's /invocations answers for; None: the only endpoint served.
+    default_endpoint: str | None = None
+    # `evergreen serve` writes JSON access lines to stdout (in each worker process).
+    access_log: bool = True
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -175,6 +182,7 @@ def create_app(
     app.state.grpc_port = None
     install_error_handlers(app)
     app.include_router(v2_router(gateway, "evergreen", _server_version()))
+    app.include_router(mlflow_router(gateway, _server_version(), config.default_endpoint))
     app.include_router(registry_router(registry, token=config.api_token, lineage=lineage))
     app.include_router(
         control_router(
@@ -192,4 +200,11 @@ def create_app(
     async def prometheus() -> Response:
         return Response(metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
+    # The last added is the outermost: the access log sees what the limits refuse.
+    app.add_middleware(
+        LimitsMiddleware,
+        max_body_bytes=config.max_body_bytes,
+        inference_token=config.inference_token,
+    )
+    app.add_middleware(AccessLogMiddleware)
     return app

@@ -12,20 +12,39 @@ import uvicorn
 from fastapi import FastAPI
 
 from evergreen.errors import Unavailable
+from evergreen.serving.access_log import configure as configure_access_log
 
 
-def serve(app: FastAPI, host: str = "127.0.0.1", port: int = 8080, log_level: str = "info") -> None:
-    """Serve ``app`` with uvicorn until interrupted (Ctrl-C or SIGTERM)."""
-    uvicorn.run(app, host=host, port=port, log_level=log_level, ws="none")
+def serve(
+    app: FastAPI,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    log_level: str = "info",
+    *,
+    access_log: bool = True,
+) -> None:
+    """Serve ``app`` with uvicorn until interrupted (Ctrl-C or SIGTERM); ``access_log`` writes
+    the gateway's JSON access lines to stdout (uvicorn's own access log is always off)."""
+    if access_log:
+        configure_access_log()
+    uvicorn.run(app, host=host, port=port, log_level=log_level, ws="none", access_log=False)
 
 
 def serve_workers(
     factory: str, workers: int, host: str = "127.0.0.1", port: int = 8080, log_level: str = "info"
 ) -> None:
     """Serve with ``workers`` processes on one port, each building its app with ``factory``
-    (``module:function``); uvicorn restarts a worker that dies."""
+    (``module:function``); uvicorn restarts a worker that dies. Each worker writes its own
+    access lines (see ``bootstrap.gateway_from_environment``)."""
     uvicorn.run(
-        factory, factory=True, workers=workers, host=host, port=port, log_level=log_level, ws="none"
+        factory,
+        factory=True,
+        workers=workers,
+        host=host,
+        port=port,
+        log_level=log_level,
+        ws="none",
+        access_log=False,
     )
 
 
@@ -54,6 +73,7 @@ class GatewayThread:
             log_level=log_level,
             ws="none",
             lifespan="on",
+            access_log=False,  # the gateway writes its own (evergreen.access)
             timeout_graceful_shutdown=timeout_graceful_shutdown,
         )
         self._server = uvicorn.Server(self._config)
