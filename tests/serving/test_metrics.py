@@ -109,3 +109,19 @@ def test_shadow_lag(context: Context, publish: Publish, start_gateway: StartGate
         )
         == 4
     )
+
+
+def test_v2_requests_refused_while_parsing_are_counted(
+    publish: Publish, start_gateway: StartGateway
+) -> None:
+    published = publish()
+    gateway = start_gateway()
+    bad = columns_request(published.features.head(2))
+    bad["inputs"][0]["name"] = "nope"
+    response = gateway.client.post("/v2/models/rentals/infer", json=bad)
+    assert response.status_code == 400 and "nope" in response.json()["error"]
+    assert gateway.client.post("/v2/models/rentals/infer", content=b"{").status_code == 400
+    samples = scrape(gateway)
+    where = {"endpoint": "rentals", "variant": "production", "protocol": "v2-rest"}
+    assert value(samples, "evergreen_request_errors_total", **where, status="400") == 2
+    assert value(samples, "evergreen_requests_total", **where) == 0

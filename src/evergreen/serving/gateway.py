@@ -98,12 +98,12 @@ class Gateway:
         try:
             inputs = model.signature.conform(frame)
         except InvalidInput:
-            self._count_error(route, protocol, 400)
+            self.count_error(route, protocol, 400)
             raise
         try:
             outputs = await route.served.predict_async(inputs)
         except (ValueError, TypeError) as exc:
-            self._count_error(route, protocol, 400)
+            self.count_error(route, protocol, 400)
             message = f"model {model.name}:{model.version} cannot predict on this input: {exc}"
             self._log(
                 route.endpoint,
@@ -118,7 +118,7 @@ class Gateway:
             )
             raise InvalidInput(message) from None
         except EvergreenError:
-            self._count_error(route, protocol, 503)
+            self.count_error(route, protocol, 503)
             raise
         seconds = time.perf_counter() - started
         self.metrics.requests.labels(route.endpoint, route.variant, protocol).inc()
@@ -137,7 +137,8 @@ class Gateway:
             self._start_shadows(route, inputs, request_id)
         return outputs
 
-    def _count_error(self, route: Route, protocol: str, status: int) -> None:
+    def count_error(self, route: Route, protocol: str, status: int) -> None:
+        """Count a request the protocol refused before ``predict`` (it counts its own)."""
         self.metrics.errors.labels(route.endpoint, route.variant, protocol, str(status)).inc()
 
     # -- shadows ----------------------------------------------------------------------------

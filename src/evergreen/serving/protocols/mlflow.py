@@ -384,9 +384,7 @@ def mlflow_router(gateway: Gateway, server_version: str, default: str | None) ->
             check_columns(frame, route.model.signature)
         except InvalidInput as exc:  # counted here; predict counts what it refuses itself
             status = 415 if isinstance(exc, UnsupportedMediaType) else 400
-            gateway.metrics.errors.labels(
-                route.endpoint, route.variant, PROTOCOL, str(status)
-            ).inc()
+            gateway.count_error(route, PROTOCOL, status)
             raise
         return frame
 

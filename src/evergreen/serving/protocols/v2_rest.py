@@ -19,10 +19,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from evergreen.errors import EvergreenError, InvalidInput, NotFound
+from evergreen.serving.access_log import annotate
 from evergreen.serving.errors import error_response, status_of
 from evergreen.serving.gateway import Gateway, Route
 from evergreen.serving.protocols import v2, v2_binary
 
+PROTOCOL = "v2-rest"
 VERSION_HEADER = "X-Model-Version"
 VARIANT_HEADER = "X-Evergreen-Variant"
 # Bodies up to this size are parsed on the event loop; larger ones in a worker thread.
@@ -88,29 +90,45 @@ def v2_router(gateway: Gateway, server_name: str, server_version: str) -> APIRou
     async def infer(name: str, request: Request) -> Response:
         body = _decoded(await request.body(), request.headers.get("content-encoding"))
         route = await gateway.route(name, headers=request.headers)
-        return await _infer(route, body, request.headers.get(v2_binary.HEADER_LENGTH))
+        return await _infer(request, route, body)
 
     @router.post("/v2/models/{name}/versions/{version}/infer")
     async def infer_version(name: str, version: str, request: Request) -> Response:
         body = _decoded(await request.body(), request.headers.get("content-encoding"))
         route = await gateway.route(name, _version(version), headers=request.headers)
-        return await _infer(route, body, request.headers.get(v2_binary.HEADER_LENGTH))
+        return await _infer(request, route, body)
 
-    async def _infer(route: Route, body: bytes, header_length: str | None) -> Response:
+    async def _infer(request: Request, route: Route, body: bytes) -> Response:
+        header_length = request.headers.get(v2_binary.HEADER_LENGTH)
+        annotate(
+            request.scope,
+            endpoint=route.endpoint,
+            variant=route.variant,
+            version=str(route.model.version),
+        )
         try:
             if len(body) <= INLINE_PARSE_BYTES:
                 parsed = _parse(route, body, header_length)
             else:
                 parsed = await asyncio.to_thread(_parse, route, body, header_length)
-            outputs = await gateway.predict(route, parsed.frame, parsed.id, protocol="v2-rest")
-        except EvergreenError as exc:  # the version that refused the request still answers
-            response = error_response(status_of(exc), str(exc))
-            response.headers.update(answered_by(route))
-            return response
+        except EvergreenError as exc:
+            gateway.count_error(route, PROTOCOL, status_of(exc))
+            return _refused(route, exc)
+        annotate(request.scope, request_id=parsed.id)
+        try:
+            outputs = await gateway.predict(route, parsed.frame, parsed.id, protocol=PROTOCOL)
+        except EvergreenError as exc:  # counted by predict
+            return _refused(route, exc)
         if parsed.binary_output:
             return _binary_response(route, parsed.id, outputs)
         content = v2.infer_response(route.model, parsed.id, outputs, model_name=route.endpoint)
         return JSONResponse(content, headers=answered_by(route))
+
+    def _refused(route: Route, exc: EvergreenError) -> Response:
+        """The error, answered by the version that refused the request."""
+        response = error_response(status_of(exc), str(exc))
+        response.headers.update(answered_by(route))
+        return response
 
     return router
 
