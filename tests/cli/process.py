@@ -122,6 +122,7 @@ class Server:
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                start_new_session=True,  # kill() ends its worker processes too
             )
 
     def log(self) -> str:
@@ -167,9 +168,12 @@ class Server:
             pytest.fail(f"{self.process.args} ignored {sig.name} for {timeout}s:\n{self.log()}")
 
     def kill(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
+        """SIGKILL the server and every process it started (``--workers`` children)."""
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.process.wait()
 
 
 NewHome = Callable[..., Home]

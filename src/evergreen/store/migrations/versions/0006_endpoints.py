@@ -31,7 +31,7 @@ def upgrade() -> None:
     op.create_table(
         "feedback",
         sa.Column("request_id", sa.String(length=128), nullable=False),
-        sa.Column("label", sa.JSON(), nullable=True),
+        sa.Column("label", sa.JSON(), nullable=False),
         sa.Column("at", evergreen.store.tables.UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("request_id", name=op.f("pk_feedback")),
     )
