@@ -15,6 +15,7 @@ import zlib
 from typing import Any
 
 import numpy as np
+import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
@@ -122,7 +123,9 @@ def v2_router(gateway: Gateway, server_name: str, server_version: str) -> APIRou
         if parsed.binary_output:
             return _binary_response(route, parsed.id, outputs)
         content = v2.infer_response(route.model, parsed.id, outputs, model_name=route.endpoint)
-        return JSONResponse(content, headers=answered_by(route))
+        return Response(
+            orjson.dumps(content), media_type="application/json", headers=answered_by(route)
+        )
 
     def _refused(route: Route, exc: EvergreenError) -> Response:
         """The error, answered by the version that refused the request."""
@@ -153,12 +156,22 @@ def _decoded(body: bytes, encoding: str | None) -> bytes:
 
 def _parse(route: Route, body: bytes, header_length: str | None) -> v2.InferRequest:
     header, binary = v2_binary.split_body(body, header_length)
+    return v2.parse_infer_request(_json(header, header_length), route.model.signature, binary)
+
+
+def _json(header: bytes, header_length: str | None) -> Any:
+    """The JSON document: parsed by orjson (about 10x faster), or by the standard library
+    where orjson refuses it (``NaN`` and ``Infinity`` literals, integers past 64 bits), whose
+    message names the problem in a refusal."""
     try:
-        payload = json.loads(header)
+        return orjson.loads(header)
+    except orjson.JSONDecodeError:
+        pass
+    try:
+        return json.loads(header)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         where = "JSON header" if header_length is not None else "body"
         raise InvalidInput(f"the request {where} is not valid JSON: {exc}") from None
-    return v2.parse_infer_request(payload, route.model.signature, binary)
 
 
 def _binary_response(route: Route, request_id: str, outputs: np.ndarray) -> Response:
