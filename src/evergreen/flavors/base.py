@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Literal
 
 import numpy as np
@@ -63,21 +64,46 @@ class Signature(BaseModel):
     def input_names(self) -> list[str]:
         return [c.name for c in self.inputs]
 
+    @cached_property
+    def input_index(self) -> pd.Index:
+        """The input names as a pandas ``Index`` (shared: frames built with it conform at the
+        cost of an identity check)."""
+        return pd.Index(self.input_names)
+
+    @cached_property
+    def _input_dtypes(self) -> list[np.dtype[Any] | None]:
+        return [_NUMPY_DTYPES.get(spec.dtype) for spec in self.inputs]
+
+    @cached_property
+    def _uniform_dtype(self) -> np.dtype[Any] | None:
+        """The one numpy dtype of every input, when they share one."""
+        dtypes = set(self._input_dtypes)
+        return next(iter(dtypes)) if len(dtypes) == 1 else None
+
     def conform(self, frame: pd.DataFrame) -> pd.DataFrame:
         """The frame with exactly the signature's columns, in order, cast to their types.
 
         Raises InvalidInput naming the first missing column or the column that cannot be cast.
         """
-        missing = [c for c in self.input_names if c not in frame.columns]
+        columns = frame.columns
+        if columns is self.input_index or columns.equals(self.input_index):
+            uniform = self._uniform_dtype
+            # Every column of the inputs' one dtype (a parsed 2-D tensor): checked without
+            # building the per-column dtype Series; the common case on the serving path.
+            if (
+                uniform is not None
+                and frame._is_homogeneous_type
+                and frame.to_numpy().dtype == uniform
+            ):
+                return frame
+            if frame.dtypes.tolist() == self._input_dtypes:
+                return frame  # already conforms: no copy
+        missing = [c for c in self.input_names if c not in columns]
         if missing:
             raise InvalidInput(
                 f"input is missing column(s) {', '.join(map(repr, missing))}; "
                 f"the model expects {self.input_names}"
             )
-        if list(frame.columns) == self.input_names and frame.dtypes.tolist() == [
-            _NUMPY_DTYPES.get(spec.dtype) for spec in self.inputs
-        ]:
-            return frame  # already conforms: the common case on the serving path, no copy
         out: dict[str, Any] = {}
         for spec in self.inputs:
             column = frame[spec.name]

@@ -5,7 +5,9 @@ Each batcher has one worker thread. A request joins a queue and waits on a futur
 takes everything queued (up to ``max_batch_rows`` rows), predicts once, and hands each request
 its slice of the outputs. Batches form on their own while a prediction runs, so a lone request
 never waits; ``max_wait`` lets the worker wait a little longer for company when the queue is
-short, but never longer than the ``latency_target`` leaves after the predict time it has seen.
+short, but never longer than the ``latency_target`` leaves after the predict time it has seen,
+and only while requests arrive together (the last batch held more than one): one client sending
+one request at a time never waits.
 """
 
 from __future__ import annotations
@@ -72,6 +74,7 @@ class MicroBatcher:
         self._cond = threading.Condition()
         self._closed = False
         self._predict_seconds = 0.0  # exponentially weighted, per batch
+        self._last_requests = 0  # requests in the last batch (0: none yet)
         self._thread = threading.Thread(
             target=self._run, name=f"evergreen-batch-{name}", daemon=True
         )
@@ -123,7 +126,11 @@ class MicroBatcher:
                 if self._closed:
                     return None
                 self._cond.wait()
-            if spec.max_wait > 0 and self._queued_rows < spec.max_batch_rows:
+            if (
+                spec.max_wait > 0
+                and self._last_requests != 1
+                and self._queued_rows < spec.max_batch_rows
+            ):
                 budget = min(spec.max_wait, max(0.0, spec.latency_target - self._predict_seconds))
                 deadline = time.monotonic() + budget
                 while self._queued_rows < spec.max_batch_rows and not self._closed:
@@ -141,6 +148,7 @@ class MicroBatcher:
                 batch.append(item)
                 rows += size
             self._queued_rows -= rows
+            self._last_requests = len(batch)
             return batch
 
     def _predict(self, batch: list[_Item]) -> None:

@@ -100,7 +100,7 @@ def frame_from_tensors(tensors: list[Tensor], signature: Signature) -> pd.DataFr
     columns are the signature's inputs in order."""
     names = signature.input_names
     if len(tensors) == 1 and len(tensors[0].shape) == 2 and tensors[0].name not in names:
-        return _from_matrix(tensors[0], names)
+        return _from_matrix(tensors[0], signature.input_index)
     return _from_columns(tensors, names)
 
 
@@ -275,7 +275,9 @@ def _from_columns(tensors: list[Tensor], names: list[str]) -> pd.DataFrame:
     return pd.DataFrame({n: columns[n] for n in names})
 
 
-def _from_matrix(tensor: Tensor, names: list[str]) -> pd.DataFrame:
+def _from_matrix(tensor: Tensor, names: pd.Index) -> pd.DataFrame:
+    """The tensor's columns named ``names`` (the signature's own ``Index``, so that the frame
+    conforms at the cost of an identity check)."""
     if tensor.shape[1] != len(names):
         raise InvalidInput(
             f"tensor {tensor.name!r}: shape {list(tensor.shape)} has {tensor.shape[1]} columns "
