@@ -6,6 +6,7 @@ Also imported by ``tests/test_readme.py``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -169,10 +170,8 @@ class Server:
 
     def kill(self) -> None:
         """SIGKILL the server and every process it started (``--workers`` children)."""
-        try:
+        with contextlib.suppress(ProcessLookupError):  # already gone, workers and all
             os.killpg(self.process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         self.process.wait()
 
 
