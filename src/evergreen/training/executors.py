@@ -64,9 +64,11 @@ from pebble import ProcessExpired, ProcessPool
 from evergreen.errors import InvalidInput, Unavailable
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 Status = Literal["ok", "error", "timeout", "died"]
 
 EXECUTORS = ("inline", "process", "ray", "ray://host:port")
+JOIN_ATTEMPTS = 3  # connecting to a ray:// cluster, see RayExecutor._join
 # Imported once by the forkserver (so that forked workers start warm) and by each Ray worker.
 PRELOAD = (
     "numpy",
@@ -503,13 +505,27 @@ class RayExecutor(Executor):
                             raise
                         self._ray.init(**options)
                 else:
-                    self._ray.init(address=address, **options)
+                    self._join(address, options)
         except ConnectionError as exc:
             raise Unavailable(
                 f"cannot reach the Ray cluster at {address!r}: {exc} (is its Ray Client server "
                 "up, and RAY_AUTH_TOKEN set when the cluster uses token authentication?)"
             ) from exc
         self._connected = True
+
+    def _join(self, address: str, options: dict[str, Any]) -> None:
+        """Connect to a cluster. The Ray Client server sometimes fails to start the server a
+        new client needs ("Initialization failure from server") and succeeds at a second try;
+        that, and only that, is retried."""
+        for attempt in range(JOIN_ATTEMPTS):
+            try:
+                self._ray.init(address=address, **options)
+                return
+            except ConnectionError as exc:
+                if "Initialization failure" not in str(exc) or attempt == JOIN_ATTEMPTS - 1:
+                    raise
+                log.warning("the Ray cluster at %s refused a client (%s); retrying", address, exc)
+                time.sleep(2.0 * (attempt + 1))
 
     def share(self, value: T) -> Shared[T]:
         return _InRay(self._ray.put(value))
