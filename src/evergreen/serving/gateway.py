@@ -21,7 +21,7 @@ from evergreen.errors import EvergreenError, InvalidInput
 from evergreen.flavors.base import LoadedModel
 from evergreen.serving.loader import ServedModel
 from evergreen.serving.metrics import GatewayMetrics
-from evergreen.serving.model_cache import ModelCache, ServedEndpoint, ServedShadow
+from evergreen.serving.model_cache import ModelCache, ServedShadow
 from evergreen.serving.policy import sampled
 from evergreen.serving.prediction_log import PredictionLogWriter, Served
 
@@ -62,9 +62,6 @@ class Gateway:
     @property
     def ready(self) -> bool:
         return self.cache.ready
-
-    def endpoint(self, name: str) -> ServedEndpoint:
-        return self.cache.get(name)
 
     async def route(
         self,
