@@ -13,12 +13,17 @@ from evergreen.core.lazy import lazy_exports as _lazy_exports
 
 if _typing.TYPE_CHECKING:
     from evergreen.data.splits import SplitSpec as SplitSpec
+    from evergreen.pipeline.alerting import AlertRule as AlertRule
+    from evergreen.pipeline.alerting import Notifier as Notifier
+    from evergreen.pipeline.monitors import MonitorSpec as MonitorSpec
     from evergreen.pipeline.project import DriftPolicy as DriftPolicy
     from evergreen.pipeline.project import Project as Project
-    from evergreen.pipeline.project import Triggers as Triggers
     from evergreen.pipeline.project import load_project as load_project
+    from evergreen.pipeline.rollout import RolloutSpec as RolloutSpec
     from evergreen.pipeline.steps import Step as Step
     from evergreen.pipeline.steps import step as step
+    from evergreen.pipeline.triggers import PerformanceTrigger as PerformanceTrigger
+    from evergreen.pipeline.triggers import Triggers as Triggers
     from evergreen.training.candidates import Candidate as Candidate
     from evergreen.training.candidates import Choice as Choice
     from evergreen.training.candidates import Float as Float
@@ -27,13 +32,18 @@ if _typing.TYPE_CHECKING:
     from evergreen.training.gate import GateSpec as GateSpec
 
 __all__ = [
+    "AlertRule",
     "Candidate",
     "Choice",
     "DriftPolicy",
     "Float",
     "GateSpec",
     "Int",
+    "MonitorSpec",
+    "Notifier",
+    "PerformanceTrigger",
     "Project",
+    "RolloutSpec",
     "SearchSpec",
     "SplitSpec",
     "Step",
@@ -47,7 +57,12 @@ _HOMES = {
     "GateSpec": "evergreen.training.gate",
     "Project": "evergreen.pipeline.project",
     "SplitSpec": "evergreen.data.splits",
-    "Triggers": "evergreen.pipeline.project",
+    "Triggers": "evergreen.pipeline.triggers",
+    "PerformanceTrigger": "evergreen.pipeline.triggers",
+    "MonitorSpec": "evergreen.pipeline.monitors",
+    "AlertRule": "evergreen.pipeline.alerting",
+    "Notifier": "evergreen.pipeline.alerting",
+    "RolloutSpec": "evergreen.pipeline.rollout",
     "load_project": "evergreen.pipeline.project",
     "Step": "evergreen.pipeline.steps",
     "step": "evergreen.pipeline.steps",

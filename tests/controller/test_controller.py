@@ -12,7 +12,8 @@ from evergreen import bootstrap
 from evergreen.bootstrap import Context
 from evergreen.controller.controller import Controller
 from evergreen.errors import NotFound
-from evergreen.pipeline.project import Project, Triggers
+from evergreen.pipeline.project import Project
+from evergreen.pipeline.triggers import Triggers
 
 
 def controller_for(context: Context, project: Project, **kwargs: object) -> Controller:

@@ -18,8 +18,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from evergreen.core.ids import check_name
 from evergreen.data.splits import SplitSpec
 from evergreen.errors import InvalidInput, NotFound
+from evergreen.pipeline.alerting import AlertRule, Notifier
 from evergreen.pipeline.graph import Graph, assemble
+from evergreen.pipeline.monitors import MonitorSpec
+from evergreen.pipeline.rollout import RolloutSpec
 from evergreen.pipeline.steps import Step
+from evergreen.pipeline.triggers import Triggers
 from evergreen.training.candidates import Candidate, SearchSpec
 from evergreen.training.gate import GateSpec
 from evergreen.training.metrics import DEFAULT_METRIC, get_metric
@@ -62,15 +66,6 @@ class DriftPolicy(BaseModel):
         return data
 
 
-class Triggers(BaseModel):
-    """Which signals start a retrain. Drift and new data are evaluated by the controller."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-    kind: str = "triggers/v1"
-    drift: bool = True
-    new_data: bool = False
-
-
 def _default_model(task: str) -> Any:
     from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 
@@ -105,6 +100,10 @@ class Project:
     gate: GateSpec = field(default_factory=GateSpec)
     drift: DriftPolicy = field(default_factory=DriftPolicy)
     triggers: Triggers = field(default_factory=Triggers)
+    monitors: MonitorSpec = field(default_factory=MonitorSpec)
+    alerts: list[AlertRule] = field(default_factory=list)
+    notifiers: list[Notifier] = field(default_factory=list)
+    rollout: RolloutSpec = field(default_factory=RolloutSpec)
     automation: int = 1
     root: Path = field(default_factory=Path.cwd)
     file: Path | None = None  # the project file it was loaded from, recorded with each run
@@ -113,11 +112,12 @@ class Project:
         check_name(self.name, "project name")
         if self.task not in ("regression", "classification"):
             raise InvalidInput(f"project {self.name!r}: task must be regression or classification")
-        if self.automation not in (0, 1):
+        if self.automation not in (0, 1, 2):
             raise InvalidInput(
-                f"project {self.name!r}: automation level must be 0 (manual) or 1 (continuous "
-                "training)"
+                f"project {self.name!r}: automation level must be 0 (manual), 1 (continuous "
+                "training) or 2 (continuous delivery)"
             )
+        self._check_alerts()
         metric = get_metric(self.metric or DEFAULT_METRIC[self.task])
         if metric.task != self.task:
             raise InvalidInput(f"metric {metric.name!r} is for {metric.task}, not {self.task}")
@@ -133,6 +133,19 @@ class Project:
             if len(set(names)) != len(names):
                 raise InvalidInput(f"project {self.name!r}: candidate names repeat: {names}")
         self.graph()  # a step that reads what nothing writes is an error now, not mid-run
+
+    def _check_alerts(self) -> None:
+        names = [n.name for n in self.notifiers]
+        if len(set(names)) != len(names):
+            raise InvalidInput(f"project {self.name!r}: notifier names repeat: {names}")
+        known = {"log", *names}
+        for rule in self.alerts:
+            unknown = [n for n in rule.notify if n not in known]
+            if unknown:
+                raise InvalidInput(
+                    f"project {self.name!r}: alert rule {rule.name!r} notifies unknown "
+                    f"notifier(s) {unknown}; known: {sorted(known)}"
+                )
 
     def graph(self) -> Graph:
         """The pipeline: the built-in steps with this project's own."""
@@ -189,6 +202,10 @@ class Project:
             "gate": self.gate.model_dump(),
             "drift": self.drift.model_dump(),
             "triggers": self.triggers.model_dump(),
+            "monitors": self.monitors.model_dump(),
+            "alerts": [rule.model_dump() for rule in self.alerts],
+            "notifiers": [n.model_dump() for n in self.notifiers],
+            "rollout": self.rollout.model_dump(),
             "automation": self.automation,
         }
 

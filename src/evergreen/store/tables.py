@@ -276,6 +276,7 @@ class FeedbackRow(Base):
 
 class MonitorResultRow(Base):
     __tablename__ = "monitor_results"
+    __table_args__ = (Index("ix_monitor_results_series", "model", "kind", "at"),)
     id: Mapped[str] = mapped_column(String(80), primary_key=True)
     at: Mapped[datetime] = mapped_column(index=True)
     model: Mapped[str] = mapped_column(String(128), index=True)
@@ -284,6 +285,55 @@ class MonitorResultRow(Base):
     value: Mapped[float]
     rows: Mapped[int] = mapped_column(Integer)
     details: Mapped[dict[str, Any]]
+    # One series per (model, version, kind, feature); feature is None for whole-model series.
+    feature: Mapped[str | None] = mapped_column(String(256), default=None)
+    window_start: Mapped[datetime | None] = mapped_column(default=None)
+    window_end: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class AlertRow(Base):
+    """An alert a rule raised, with what happened to its delivery.
+
+    ``status``: ``pending`` (not tried yet), ``delivered`` (every notifier took it),
+    ``undelivered`` (some notifier still failed after its retries; ``deliveries`` says which).
+    """
+
+    __tablename__ = "alerts"
+    id: Mapped[str] = mapped_column(String(80), primary_key=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+    project: Mapped[str] = mapped_column(String(128), index=True)
+    model: Mapped[str] = mapped_column(String(128))
+    version: Mapped[int | None] = mapped_column(Integer)
+    rule: Mapped[str] = mapped_column(String(128))
+    series: Mapped[str] = mapped_column(String(128))
+    feature: Mapped[str | None] = mapped_column(String(256))
+    value: Mapped[float]
+    message: Mapped[str] = mapped_column(Text)
+    details: Mapped[dict[str, Any]]
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    deliveries: Mapped[dict[str, Any]]  # notifier name -> {"ok": bool, "error": str|None, ...}
+    delivered_at: Mapped[datetime | None]
+
+
+class RolloutRow(Base):
+    """A level-2 delivery of one candidate version: shadow, comparison, canary steps, then
+    promoted, rolled back or abandoned; ``history`` lists each step with its evidence."""
+
+    __tablename__ = "rollouts"
+    id: Mapped[str] = mapped_column(String(80), primary_key=True)
+    model: Mapped[str] = mapped_column(String(128), index=True)
+    candidate_version: Mapped[int] = mapped_column(Integer)
+    champion_version: Mapped[int | None] = mapped_column(Integer)
+    stage: Mapped[str] = mapped_column(String(32), index=True)
+    traffic: Mapped[float]
+    started_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+    run_id: Mapped[str | None] = mapped_column(String(80))
+    event_id: Mapped[str | None] = mapped_column(String(80))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    history: Mapped[list[Any]]
 
 
 class TriggerEventRow(Base):
