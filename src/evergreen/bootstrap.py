@@ -8,6 +8,7 @@ imported when first used, so that a command such as ``evergreen data snapshot`` 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from evergreen.store.endpoints import FeedbackRepository
     from evergreen.store.events import EventRepository
     from evergreen.store.predictions import PredictionRepository
+    from evergreen.store.rollouts import RolloutRepository
     from evergreen.store.runs import RunRepository
 
 
@@ -85,6 +87,20 @@ class Context:
 
         return FeedbackRepository(self.db)
 
+    @cached_property
+    def rollouts(self) -> RolloutRepository:
+        from evergreen.store.rollouts import RolloutRepository
+
+        return RolloutRepository(self.db)
+
+    def judge(self, endpoint: str) -> dict[str, Any]:
+        """The serving experiment's verdict on ``endpoint`` (what level 2 decides on)."""
+        from evergreen.serving.experiment import judge_endpoint
+
+        return judge_endpoint(
+            self.registry, self.endpoints, self.predictions, self.artifacts, self.feedback, endpoint
+        )
+
     def close(self) -> None:
         self.db.dispose()
 
@@ -110,10 +126,28 @@ def pipeline_runner(ctx: Context) -> PipelineRunner:
     )
 
 
-def controller(ctx: Context, projects: dict[str, Project]) -> Controller:
+def controller(
+    ctx: Context,
+    projects: dict[str, Project],
+    *,
+    lease: timedelta | None = None,
+    owner: str | None = None,
+) -> Controller:
     from evergreen.controller.controller import Controller
+    from evergreen.controller.delivery import Delivery
 
-    return Controller(projects, pipeline_runner(ctx), ctx.events, ctx.datasets, ctx.runs, ctx.clock)
+    delivery = Delivery(ctx.registry, ctx.endpoints, ctx.rollouts, ctx.judge, ctx.clock)
+    return Controller(
+        projects,
+        pipeline_runner(ctx),
+        ctx.events,
+        ctx.datasets,
+        ctx.runs,
+        ctx.clock,
+        lease=lease or timedelta(seconds=ctx.settings.controller_lease_seconds),
+        owner=owner,
+        delivery=delivery,
+    )
 
 
 def drift_monitor(ctx: Context) -> DriftMonitor:

@@ -31,6 +31,13 @@ class Settings(BaseSettings):
         default=None,
         description="bearer token the gateway's inference routes need; default: open",
     )
+    controller_lease_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        description="how long a controller's lease on a trigger event lasts unless renewed "
+        "(renewed every third of it while the run goes on); a dead controller's event is "
+        "taken over this long after its last renewal",
+    )
     actor: str = Field(
         default_factory=lambda: _login_name(),
         description="who the CLI acts as in the audit log; default the login name",

@@ -418,6 +418,18 @@ def promote(
         why = "automation level 0" if project.automation < 1 else "the gate failed"
         ctx.note(stage=current.stage, skipped=why)
         return {"promoted": False}
+    if project.automation >= 2 and runner.registry.production(project.name) is not None:
+        # level 2: the controller delivers it through shadow and canary (controller/delivery.py)
+        runner.registry.promote(
+            project.name,
+            version,
+            "staging",
+            actor=runner.actor,
+            reason=f"{ctx.reason}; gate: {verdict.get('reason')}; level 2 rollout follows",
+        )
+        ctx.note(stage="staging", rollout="pending")
+        ctx.say(f"promote: {project.name} version {version} is staged for a level-2 rollout")
+        return {"promoted": False}
     try:
         runner.registry.promote(
             project.name,

@@ -97,6 +97,8 @@ def verdict(
     segments = predictions.endpoint_segments(endpoint, created_after=since)
     rows = read_segments(artifacts, segments, with_source=True)
     metric = "accuracy" if task == "classification" else "rmse"
+    if since is not None and not rows.empty:  # a segment may also hold rows logged before
+        rows = rows[rows["ts"] >= pd.Timestamp(since)]
     if rows.empty:
         return {
             "endpoint": endpoint,
@@ -145,7 +147,7 @@ def _variant(
     latency = answered["latency_ms"].to_numpy(dtype=float)
     out: dict[str, Any] = {
         "name": name,
-        "role": str(group["role"].iloc[0]),
+        "role": str(group["role"].iloc[-1]),  # its role under the current policy
         "models": sorted(
             {f"{m}:{v}" for m, v in zip(group["model"], group["version"], strict=True)}
         ),

@@ -38,6 +38,21 @@ class RunRepository:
             if dataset_version_id is not None:
                 row.dataset_version_id = dataset_version_id
 
+    def abandon_runs(self, trigger_event_id: str, *, at: datetime, error: str) -> list[str]:
+        """Mark the runs of an event still recorded as running failed (their controller died);
+        returns their ids."""
+        with self.db.session() as s:
+            rows = list(
+                s.scalars(
+                    sa.select(PipelineRunRow)
+                    .where(PipelineRunRow.trigger_event_id == trigger_event_id)
+                    .where(PipelineRunRow.status == "running")
+                )
+            )
+            for row in rows:
+                row.status, row.finished_at, row.error = "failed", at, error
+            return [row.id for row in rows]
+
     def add_step(self, row: StepRunRow) -> None:
         with self.db.session() as s:
             s.add(row)

@@ -353,6 +353,8 @@ class TriggerEventRow(Base):
     run_id: Mapped[str | None] = mapped_column(String(80))
     finished_at: Mapped[datetime | None]
     error: Mapped[str | None] = mapped_column(Text)
+    # Deferred by a guard (cooldown, cap, minimum champion time): not claimed before this time.
+    not_before: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class FileStatRow(Base):

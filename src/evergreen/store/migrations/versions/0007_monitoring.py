@@ -1,4 +1,4 @@
-"""monitor series (feature, window); alerts; level-2 rollouts
+"""monitor series (feature, window); alerts; level-2 rollouts; deferred trigger events
 
 Revision ID: 0007
 Revises: 0006
@@ -19,6 +19,10 @@ depends_on = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("trigger_events", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("not_before", evergreen.store.tables.UTCDateTime(), nullable=True)
+        )
     with op.batch_alter_table("monitor_results", schema=None) as batch_op:
         batch_op.add_column(sa.Column("feature", sa.String(length=256), nullable=True))
         batch_op.add_column(
@@ -88,3 +92,5 @@ def downgrade() -> None:
         batch_op.drop_column("window_end")
         batch_op.drop_column("window_start")
         batch_op.drop_column("feature")
+    with op.batch_alter_table("trigger_events", schema=None) as batch_op:
+        batch_op.drop_column("not_before")
