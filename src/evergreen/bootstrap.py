@@ -156,10 +156,17 @@ def drift_monitor(ctx: Context) -> DriftMonitor:
     return DriftMonitor(ctx.registry, ctx.predictions, ctx.artifacts, ctx.events, ctx.clock)
 
 
-def service(ctx: Context, projects: dict[str, Project], interval: float = 10.0) -> Service:
+def service(
+    ctx: Context,
+    projects: dict[str, Project],
+    interval: float = 10.0,
+    *,
+    using: Controller | None = None,
+) -> Service:
+    """The control loop over ``projects`` (with ``using``: around that controller)."""
     from evergreen.controller.service import Service
 
-    return Service(controller(ctx, projects), drift_monitor(ctx), interval)
+    return Service(using or controller(ctx, projects), drift_monitor(ctx), interval)
 
 
 def gateway_app(

@@ -232,3 +232,23 @@ def test_verdict_finds_the_worse_shadow_once_labels_arrive(
     assert versus["verdict"] == "worse" and versus["p_value"] < 0.05
     assert versus["ci_low"] > 0  # its loss is higher than the primary's
     assert "candidate: worse than main" in verdict["summary"]
+
+
+def test_a_manual_retrain_is_queued_through_the_control_api(
+    context: Context, two_versions: tuple[Published, Published], start_gateway: StartGateway
+) -> None:
+    gateway = start_gateway(config=GatewayConfig(api_token=TOKEN))
+    url = "/api/v1/projects/rentals/triggers"
+    assert gateway.client.post(url, json={"reason": "x"}).status_code == 401
+    unknown = gateway.client.post("/api/v1/projects/nope/triggers", headers=AUTH)
+    assert unknown.status_code == 404 and "nope" in unknown.json()["error"]
+    assert context.events.list() == []  # nothing queued for a refused request
+
+    first = gateway.client.post(url, json={"reason": "labels look off"}, headers=AUTH)
+    assert first.status_code == 202 and first.json()["new"]
+    again = gateway.client.post(url, headers=AUTH)  # joins the pending event
+    assert (again.json()["event_id"], again.json()["new"]) == (first.json()["event_id"], False)
+    (event,) = context.events.list("rentals")
+    assert (event.kind, event.reason, event.status) == ("manual", "labels look off", "pending")
+    bad = gateway.client.post(url, json={"reason": ""}, headers=AUTH)
+    assert bad.status_code == 400

@@ -40,6 +40,7 @@ from evergreen.serving.protocols.mlflow import mlflow_router
 from evergreen.serving.protocols.v2_rest import VERSION_HEADER, v2_router
 from evergreen.serving.registry_api import Lineage, registry_router
 from evergreen.store.endpoints import EndpointRepository, FeedbackRepository
+from evergreen.store.events import EventRepository
 
 if TYPE_CHECKING:
     from evergreen.serving.protocols.v2_grpc import GrpcServer
@@ -193,6 +194,7 @@ def create_app(
             token=config.api_token,
             inference_token=config.inference_token,
             verdict=verdict,
+            events=EventRepository(db),
         )
     )
 

@@ -1,4 +1,5 @@
-"""The gateway's control API: endpoint policies, experiment verdicts, feedback labels.
+"""The gateway's control API: endpoint policies, experiment verdicts, feedback labels, and
+manual retrain triggers (queued for the controller).
 
 Policy changes always need ``Authorization: Bearer <EVERGREEN_API_TOKEN>`` (refused with 403 on
 a gateway without a token). Feedback is data, not control: it needs the inference token when the
@@ -20,6 +21,7 @@ from evergreen.serving.model_cache import ModelCache
 from evergreen.serving.policy import EndpointPolicy
 from evergreen.serving.registry_api import bearer_guard
 from evergreen.store.endpoints import FeedbackRepository
+from evergreen.store.events import EventRepository, new_event
 
 Verdict = Callable[[str], dict[str, Any]]
 MAX_LABELS = 100_000
@@ -38,6 +40,12 @@ class Label(BaseModel):
     label: Any
 
 
+class TriggerRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(default="manual trigger (API)", min_length=1, max_length=2000)
+    actor: str = Field(default="api", min_length=1, max_length=128)
+
+
 class Feedback(BaseModel):
     model_config = ConfigDict(extra="forbid")
     labels: list[Label] = Field(min_length=1, max_length=MAX_LABELS)
@@ -52,6 +60,7 @@ def control_router(
     token: str | None,
     inference_token: str | None,
     verdict: Verdict | None = None,
+    events: EventRepository | None = None,
 ) -> APIRouter:
     router = APIRouter(prefix="/api/v1", tags=["serving"])
     control = [bearer_guard(token, "endpoint changes")]
@@ -130,5 +139,20 @@ def control_router(
         pairs = [(item.request_id, item.label) for item in body.labels]
         stored = await asyncio.to_thread(feedback.add, pairs, clock.now())
         return {"stored": stored}
+
+    if events is not None:
+        queue = events
+
+        @router.post("/projects/{project}/triggers", dependencies=control, status_code=202)
+        async def trigger(project: str, body: TriggerRequest | None = None) -> dict[str, Any]:
+            """Queue a manual retrain of ``project`` for the controller (a pending one is
+            joined, and runs at once even if a guard deferred it)."""
+            asked = body or TriggerRequest()
+            await asyncio.to_thread(endpoints.registry.get_model, project)  # 404 if unknown
+            event, new = await asyncio.to_thread(
+                queue.enqueue,
+                new_event(project, "manual", asked.reason, {"actor": asked.actor}, clock.now()),
+            )
+            return {"event_id": event.id, "new": new, "status": event.status}
 
     return router
