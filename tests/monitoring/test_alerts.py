@@ -4,8 +4,10 @@ simulated clock, and delivery with redelivery through real receivers on loopback
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -256,14 +258,20 @@ def test_a_notifier_that_is_down_does_not_hold_up_the_pass(world: Any) -> None:
     p = project(rule(name="a", notify=["hook", "log"]), rule(name="b", notify=["hook"]),
                 notifiers=(slow,))  # fmt: skip
     start = time.monotonic()
-    first, second = w.observe(p, w.result(85.0))
+    first, second = w.engine.evaluate(p, [w.result(85.0)])
     assert time.monotonic() - start < 2.5
     assert first.status == "undelivered"
     assert first.deliveries["log"]["ok"]  # sent alongside the hook, not after it
     assert first.deliveries["hook"]["error"].endswith("no time left for another try")
     # The second alert's round did not try the notifier that had just failed again.
-    assert second.attempts == 0 and second.status == "pending"
-    assert second.deliveries["hook"]["error"].startswith("not tried: failed earlier in this round")
+    assert (second.attempts, second.status) == (1, "undelivered")
+    skipped = second.deliveries["hook"]
+    assert skipped["error"].startswith("not tried: failed earlier in this round")
+    assert skipped["tries"] == 0 and skipped["at"] == first.deliveries["hook"]["at"]
+    # Both wait for the next round; then each is tried again.
+    assert w.engine.deliver_pending([p]) == []
+    w.clock.advance(timedelta(minutes=1))
+    assert [a.attempts for a in w.engine.deliver_pending([p])] == [2, 2]
 
 
 def test_a_missing_secret_is_an_error_that_names_it(world: Any) -> None:
@@ -287,3 +295,25 @@ def test_try_notifiers_sends_a_test_alert(world: Any) -> None:
     assert b'"test":true' in request.body
     with pytest.raises(NotFound, match="has no notifier 'nope'; it has: down, hook, log"):
         try_notifiers(p, T0, only="nope")
+
+
+def test_two_controllers_never_send_an_alert_twice(world: Any) -> None:
+    w = world()
+    other = AlertEngine(w.alerts, w.clock, SECRETS.get)
+    with http_receiver() as receiver:
+        p = project(*[rule(name=f"r{i}", notify=["hook"]) for i in range(6)],
+                    notifiers=(hook(receiver.url),))  # fmt: skip
+        raised = w.engine.check(p, [w.result(85.0)])  # stored, not delivered yet
+        barrier = threading.Barrier(2)
+
+        def deliver(engine: AlertEngine) -> list[AlertRow]:
+            barrier.wait()
+            return engine.deliver_pending([p])
+
+        with ThreadPoolExecutor(2) as pool:
+            mine, theirs = pool.map(deliver, [w.engine, other])
+    assert len(raised) == 6
+    assert sorted(a.id for a in mine + theirs) == sorted(a.id for a in raised)
+    ids = sorted(r.headers["X-Evergreen-Alert"] for r in receiver.requests)
+    assert ids == sorted(a.id for a in raised)
+    assert {a.status for a in w.alerts.list()} == {"delivered"}

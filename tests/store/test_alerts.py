@@ -109,3 +109,13 @@ def test_series_tail_reads_one_series_newest_first_skipping_thin_results(
     whole = alerts.series_tail(model="bikes", version=3, kind="input_drift", feature=None,
                                until=T0 + timedelta(hours=1), min_rows=0, limit=5)  # fmt: skip
     assert [r.id for r in whole] == [model_wide]  # the whole-model series has no feature
+
+
+def test_a_delivery_round_is_claimed_once(alerts: AlertRepository) -> None:
+    row = alerts.add(alert(T0))
+    assert alerts.claim(row.id, attempts=0)
+    assert not alerts.claim(row.id, attempts=0)  # another controller saw the same row
+    assert alerts.get(row.id).attempts == 1
+    alerts.record_delivery(row.id, status="delivered", deliveries={}, attempts=1,
+                           delivered_at=T0)  # fmt: skip
+    assert not alerts.claim(row.id, attempts=1)  # nothing left to deliver

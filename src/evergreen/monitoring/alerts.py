@@ -187,7 +187,13 @@ class AlertEngine:
 
     def _deliver(self, rows: list[AlertRow], projects: dict[str, Project]) -> list[AlertRow]:
         round_ = _Round(deadline=time.monotonic() + self.budget.total_seconds())
-        return [self._deliver_one(row, projects[row.project], round_) for row in rows]
+        delivered = []
+        for row in rows:
+            if not self.alerts.claim(row.id, row.attempts):
+                continue  # another controller runs this round
+            row.attempts += 1
+            delivered.append(self._deliver_one(row, projects[row.project], round_))
+        return delivered
 
     def _deliver_one(self, row: AlertRow, project: Project, round_: _Round) -> AlertRow:
         """Send ``row`` to each notifier that has not taken it yet, all at once (a slow one
@@ -195,7 +201,6 @@ class AlertEngine:
         configured = notifiers_of(project)
         deliveries: dict[str, Any] = dict(row.deliveries or {})
         to_send: dict[str, Notifier] = {}
-        tried = False
         for name in row.details.get("notify", ["log"]):
             previous = deliveries.get(name, {})
             if previous.get("ok"):
@@ -204,18 +209,16 @@ class AlertEngine:
             if spec is None:
                 error = f"project {project.name!r} has no notifier {name!r} any more"
                 deliveries[name] = self._entry(previous, ok=False, tries=0, error=error)
-                tried = True
             elif (project.name, name) in round_.down:
                 cause = round_.down[project.name, name]
                 error = f"not tried: failed earlier in this round ({cause})"
-                deliveries[name] = {**previous, "ok": False, "error": error}
+                deliveries[name] = self._entry(previous, ok=False, tries=0, error=error)
             elif time.monotonic() >= round_.deadline:
                 error = "not tried: the delivery round ran out of time"
-                deliveries[name] = {**previous, "ok": False, "error": error}
+                deliveries[name] = self._entry(previous, ok=False, tries=0, error=error)
             else:
                 to_send[name] = spec
         if to_send:
-            tried = True
             payload = alert_payload(row)
             with ThreadPoolExecutor(len(to_send), thread_name_prefix="notify") as pool:
                 futures = {
@@ -230,7 +233,7 @@ class AlertEngine:
                 deliveries[name] = self._entry(previous, outcome.ok, outcome.tries, outcome.error)
                 if not outcome.ok:
                     round_.down[project.name, name] = outcome.error or "failed"
-        return self._record(row, deliveries, tried)
+        return self._record(row, deliveries)
 
     def _entry(
         self, previous: dict[str, Any], ok: bool, tries: int, error: str | None
@@ -242,29 +245,28 @@ class AlertEngine:
             "at": self.clock.now().isoformat(),
         }
 
-    def _record(self, row: AlertRow, deliveries: dict[str, Any], tried: bool) -> AlertRow:
-        attempts = row.attempts + (1 if tried else 0)
+    def _record(self, row: AlertRow, deliveries: dict[str, Any]) -> AlertRow:
         failed = {name: d["error"] for name, d in deliveries.items() if not d["ok"]}
         if not failed:
             status, delivered_at = "delivered", self.clock.now()
         else:
-            status, delivered_at = ("undelivered" if attempts else "pending"), None
+            status, delivered_at = "undelivered", None
             errors = "; ".join(f"{name}: {error}" for name, error in failed.items())
-            if attempts >= self.max_attempts:
+            if row.attempts >= self.max_attempts:
                 log.error(
                     "alert %s stays undelivered for good after %d delivery rounds (%s): %s",
-                    row.id, attempts, errors, row.message,
+                    row.id, row.attempts, errors, row.message,
                 )  # fmt: skip
-            elif tried:
+            else:
                 log.warning(
                     "alert %s undelivered after round %d of %d (%s); it will be tried again",
-                    row.id, attempts, self.max_attempts, errors,
+                    row.id, row.attempts, self.max_attempts, errors,
                 )  # fmt: skip
         return self.alerts.record_delivery(
             row.id,
             status=status,
             deliveries=deliveries,
-            attempts=attempts,
+            attempts=row.attempts,
             delivered_at=delivered_at,
         )
 

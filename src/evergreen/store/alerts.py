@@ -59,6 +59,22 @@ class AlertRepository:
                 query = query.where(AlertRow.project.in_(projects))
             return list(s.scalars(query.order_by(AlertRow.at, AlertRow.id)))
 
+    def claim(self, alert_id: str, attempts: int) -> bool:
+        """Start delivery round ``attempts + 1`` of an alert seen with ``attempts`` rounds;
+        False when another controller started that round first (one conditional UPDATE)."""
+        with self.db.session() as s:
+            claimed = s.execute(
+                sa.update(AlertRow)
+                .where(
+                    AlertRow.id == alert_id,
+                    AlertRow.attempts == attempts,
+                    AlertRow.status != "delivered",
+                )
+                .values(attempts=attempts + 1)
+            )
+            count: int = getattr(claimed, "rowcount", 0)
+            return count == 1
+
     def record_delivery(
         self,
         alert_id: str,
