@@ -47,6 +47,10 @@ class Notifier(BaseModel):
             raise ValueError(f"a {self.kind} notifier needs url=")
         if self.kind == "smtp" and not (self.host and self.sender and self.recipients):
             raise ValueError("an smtp notifier needs host=, sender= and recipients=")
+        if self.username and not self.password_env:
+            raise ValueError(
+                "an smtp login needs password_env=: the environment variable holding the password"
+            )
         if not self.name:
             object.__setattr__(self, "name", self.kind)
         check_name(self.name, "notifier name")
@@ -71,4 +75,11 @@ class AlertRule(BaseModel):
         check_name(self.name, "alert rule name")
         if self.above is None and self.below is None:
             raise ValueError(f"alert rule {self.name!r} needs above= or below=")
+        if self.above is not None and self.below is not None and self.below > self.above:
+            raise ValueError(
+                f"alert rule {self.name!r}: below={self.below:g} is over above={self.above:g}, "
+                "so every value would fire; for a band, set below= under above="
+            )
+        if not self.notify:
+            raise ValueError(f"alert rule {self.name!r}: notify= names no notifier")
         return self

@@ -19,7 +19,7 @@ from evergreen.monitoring.notifiers.base import DeliveryError, Sender
 def email_message(alert: dict[str, Any], sender: str, recipients: tuple[str, ...]) -> EmailMessage:
     prefix = "[evergreen test]" if alert.get("test") else "[evergreen]"
     message = EmailMessage()
-    message["Subject"] = f"{prefix} {alert['message']}"
+    message["Subject"] = " ".join(f"{prefix} {alert['message']}".split())  # one line
     message["From"] = sender
     message["To"] = ", ".join(recipients)
     message["X-Evergreen-Alert"] = str(alert["id"])
