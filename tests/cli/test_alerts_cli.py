@@ -21,7 +21,7 @@ from fixtures.receivers import http_receiver
 
 pytestmark = pytest.mark.slow  # every test starts `evergreen`: a fresh interpreter
 
-T0 = datetime(2026, 11, 27, 8, tzinfo=UTC)
+T0 = datetime(2025, 1, 2, 8, tzinfo=UTC)  # long before any run of this test
 
 
 def project_file(folder: Path, hook_url: str, chat_url: str) -> Path:
@@ -113,6 +113,8 @@ def test_alerts_list(new_home: NewHome, make_db: Callable[..., Database]) -> Non
     table = wide.run("alerts", "list", "--project", "bikes")
     assert table.returncode == 0, table.stderr
     assert "undelivered (ops)" in table.stdout and "taxis" not in table.stdout
+
+    assert home.json("alerts", "list", "--since", "1h") == []  # the seeded alerts are older
 
     wrong = home.run("alerts", "list", "--status", "lost")
     assert wrong.returncode == 2

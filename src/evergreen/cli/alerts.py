@@ -25,15 +25,24 @@ def list_alerts(
     status: Annotated[
         str | None, typer.Option(help="Only alerts in this state: pending, delivered, undelivered.")
     ] = None,
+    since: Annotated[
+        str | None, typer.Option(help="Only alerts this recent: 90m, 6h, 2d, 1w.")
+    ] = None,
     limit: Annotated[int, typer.Option(min=1, help="At most this many, newest first.")] = 50,
     json_out: JsonFlag = False,
 ) -> None:
     """The newest alerts first, with how their delivery went."""
+    from evergreen.core.durations import parse_duration
     from evergreen.store.alerts import AlertRepository
 
     if status is not None and status not in STATUSES:
         raise fail(f"--status {status!r}: expected one of {', '.join(STATUSES)}", 2)
-    rows = AlertRepository(context().db).list(project=project, status=status, limit=limit)
+    ctx = context()
+    try:
+        after = None if since is None else ctx.clock.now() - parse_duration(since)
+    except ValueError as exc:
+        raise fail(f"--since: {exc}", 2) from None
+    rows = AlertRepository(ctx.db).list(project=project, status=status, since=after, limit=limit)
     if json_out:
         print_json([_as_dict(row) for row in rows])
         return
