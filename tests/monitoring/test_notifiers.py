@@ -118,6 +118,14 @@ def test_webhook_retries_5xx_and_429_but_not_other_4xx(status: int, tries: int) 
     assert outcome.error is not None and f"answered {status}" in outcome.error
 
 
+def test_webhook_waits_as_long_as_retry_after_asks() -> None:
+    with http_receiver(statuses=(429,)) as receiver:
+        receiver.retry_after = "0.5"
+        outcome = sender_for(webhook(receiver.url, retries=1), SECRETS.get).send(payload())
+    assert (outcome.ok, outcome.tries) == (True, 2)
+    assert outcome.seconds >= 0.5  # not the notifier's own 0.01 s back-off
+
+
 def test_a_receiver_that_is_down_fails_after_the_retries() -> None:
     url = f"http://127.0.0.1:{free_port()}/hook"
     outcome = sender_for(webhook(url, retries=2), SECRETS.get).send(payload())
