@@ -198,6 +198,24 @@ def test_email_logs_in_with_the_password_from_the_environment() -> None:
     assert bad.error is not None and "replied 535" in bad.error
 
 
+def test_email_over_starttls_with_a_login(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with smtp_receiver(password="hunter2", tls_folder=tmp_path) as server:
+        spec = Notifier(kind="smtp", host="127.0.0.1", port=server.port, starttls=True,
+                        username="evergreen", password_env="SMTP_PASSWORD",
+                        sender="evergreen@example.com", recipients=("ops@example.com",),
+                        **FAST)  # fmt: skip
+        untrusted = sender_for(spec, SECRETS.get).send(payload())
+        monkeypatch.setenv("SSL_CERT_FILE", str(server.ca_file))  # trust the test certificate
+        trusted = sender_for(spec, SECRETS.get).send(payload())
+        plain = sender_for(spec.model_copy(update={"starttls": False}), SECRETS.get).send(payload())
+    assert untrusted.error is not None and untrusted.tries == 1  # a retry would not help
+    assert "its TLS certificate is not trusted here: self-signed certificate" in untrusted.error
+    assert trusted.ok, trusted.error
+    assert server.logins == ["evergreen"] and len(server.mails) == 1
+    assert not plain.ok and plain.error is not None  # no login offered before STARTTLS
+    assert "SMTP AUTH extension not supported" in plain.error and plain.tries == 1
+
+
 def test_email_to_a_server_that_is_down_is_retried() -> None:
     spec = Notifier(kind="smtp", host="127.0.0.1", port=free_port(), sender="e@example.com",
                     recipients=("ops@example.com",), retries=1, **FAST)  # fmt: skip

@@ -66,6 +66,9 @@ class SmtpSender(Sender):
             raise DeliveryError(reply, retry=400 <= exc.smtp_code < 500) from None
         except smtplib.SMTPNotSupportedError as exc:
             raise DeliveryError(f"{where}: {exc}", retry=False) from None
+        except ssl.SSLCertVerificationError as exc:
+            reason = f"{where}: its TLS certificate is not trusted here: {exc.verify_message}"
+            raise DeliveryError(reason, retry=False) from None
         except (smtplib.SMTPException, OSError) as exc:  # refused, reset, timed out, TLS failed
             reason = str(exc) or type(exc).__name__
             raise DeliveryError(f"{where} failed: {reason}", retry=True) from None
