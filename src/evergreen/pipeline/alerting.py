@@ -2,10 +2,11 @@
 
 A rule watches one monitor series (``series``: a monitor result kind such as ``input_drift``,
 ``prediction_drift``, ``performance.rmse``, ``detector.adwin``; optionally one ``feature``)
-and fires when the value is above ``above`` or below ``below`` for ``persistence`` passes in a
-row, each on at least ``min_samples`` rows; once fired it stays quiet for ``cooldown``.
-Notifiers deliver with retries and back-off; an alert that no notifier could deliver is kept and
-marked undelivered.
+and fires when the value is above ``above`` or below ``below`` (with both: outside that band)
+for ``persistence`` passes in a row, each on at least ``min_samples`` rows (thinner passes are
+skipped); once fired it stays quiet for ``cooldown``. Notifiers deliver with retries and
+back-off; an alert that some notifier could not take is kept, marked undelivered and tried again
+later. See ``docs/alerts.md``; :mod:`evergreen.monitoring.alerts` evaluates the rules.
 """
 
 from __future__ import annotations
