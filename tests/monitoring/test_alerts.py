@@ -16,7 +16,8 @@ import pytest
 from evergreen.core.clock import SimulatedClock
 from evergreen.core.ids import new_id
 from evergreen.errors import NotFound
-from evergreen.monitoring.alerts import AlertEngine, try_notifiers
+from evergreen.monitoring.alerts import AlertEngine
+from evergreen.monitoring.notifiers import try_notifiers
 from evergreen.pipeline.alerting import AlertRule, Notifier
 from evergreen.pipeline.project import Project
 from evergreen.store.alerts import AlertRepository

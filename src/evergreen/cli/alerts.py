@@ -71,7 +71,7 @@ def send_test(
     """Send a test alert through the project's notifiers; print per notifier ok or the error.
     Exit 1 when one failed."""
     from evergreen.core.clock import SystemClock
-    from evergreen.monitoring.alerts import try_notifiers
+    from evergreen.monitoring.notifiers import try_notifiers
     from evergreen.pipeline.project import load_project
 
     project = load_project(project_file)

@@ -14,29 +14,24 @@ rows (thinner results neither fire nor break a streak: they are skipped), and no
 rule on that model and feature was raised within ``cooldown``. A rule without ``feature``
 watches every feature of its series, each on its own.
 
-Delivery never raises and is bounded in time: each round (the one ``evaluate`` runs, each
-``deliver_pending`` call) has a ``budget``; a notifier that failed after its retries is not tried
-again for other alerts in the same round. An alert some notifier did not take is
-``undelivered``; ``deliver_pending`` tries again only the notifiers that failed, waiting
-``redelivery`` (doubling, at most ``redelivery_max``) between rounds, and gives up after
-``max_attempts`` rounds, with an error in the log.
+Delivery (:mod:`evergreen.monitoring.notifiers.delivery`) never raises and is bounded in time:
+each round (the one ``evaluate`` runs, each ``deliver_pending`` call) has a ``budget``. An alert
+some notifier did not take is ``undelivered``; ``deliver_pending`` tries again only the
+notifiers that failed, waiting ``redelivery`` (doubling, at most ``redelivery_max``) between
+rounds, and gives up after ``max_attempts`` rounds, with an error in the log.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from evergreen.core.clock import Clock
 from evergreen.core.ids import ordered_id
-from evergreen.errors import NotFound
-from evergreen.monitoring.notifiers import LOG, Outcome, Secrets, alert_payload, sender_for
-from evergreen.pipeline.alerting import AlertRule, Notifier
+from evergreen.monitoring.notifiers import Delivery, Secrets
+from evergreen.pipeline.alerting import AlertRule
 from evergreen.pipeline.project import Project
 from evergreen.settings import read_secret
 from evergreen.store.alerts import AlertRepository
@@ -56,19 +51,6 @@ def breach(rule: AlertRule, value: float) -> str | None:
     return None
 
 
-def notifiers_of(project: Project) -> dict[str, Notifier]:
-    """A project's notifiers by name, ``log`` included."""
-    return {"log": LOG, **{n.name: n for n in project.notifiers}}
-
-
-@dataclass
-class _Round:
-    """One delivery round: its deadline and the notifiers that failed in it."""
-
-    deadline: float
-    down: dict[tuple[str, str], str] = field(default_factory=dict)
-
-
 class AlertEngine:
     def __init__(
         self,
@@ -83,11 +65,9 @@ class AlertEngine:
     ) -> None:
         self.alerts = alerts
         self.clock = clock
-        self.secrets = secrets
-        self.budget = budget
-        self.max_attempts = max_attempts
-        self.redelivery = redelivery
-        self.redelivery_max = redelivery_max
+        self.delivery = Delivery(
+            alerts, clock, secrets, budget, max_attempts, redelivery, redelivery_max
+        )
 
     # -- rules -------------------------------------------------------------------------------
 
@@ -98,7 +78,7 @@ class AlertEngine:
         (``pending``) and, with ``deliver``, run a first delivery round for them."""
         fired = self.check(project, results)
         if deliver and fired:
-            fired = self._deliver(fired, {project.name: project})
+            fired = self.delivery.deliver(fired, {project.name: project})
         return fired
 
     def check(self, project: Project, results: Iterable[MonitorResultRow]) -> list[AlertRow]:
@@ -170,105 +150,9 @@ class AlertEngine:
         undelivered, whose wait since their last round is over; returns them as stored now."""
         by_name = {p.name: p for p in projects}
         now = self.clock.now()
-        due = [
-            row
-            for row in self.alerts.to_deliver(list(by_name), self.max_attempts)
-            if self._due(row, now)
-        ]
-        return self._deliver(due, by_name) if due else []
-
-    def _due(self, row: AlertRow, now: datetime) -> bool:
-        tried = [datetime.fromisoformat(d["at"]) for d in row.deliveries.values() if d.get("at")]
-        if row.attempts == 0 or not tried:
-            return True
-        wait = min(self.redelivery * 2 ** (row.attempts - 1), self.redelivery_max)
-        due: bool = now >= max(tried) + wait
-        return due
-
-    def _deliver(self, rows: list[AlertRow], projects: dict[str, Project]) -> list[AlertRow]:
-        round_ = _Round(deadline=time.monotonic() + self.budget.total_seconds())
-        delivered = []
-        for row in rows:
-            if not self.alerts.claim(row.id, row.attempts):
-                continue  # another controller runs this round
-            row.attempts += 1
-            delivered.append(self._deliver_one(row, projects[row.project], round_))
-        return delivered
-
-    def _deliver_one(self, row: AlertRow, project: Project, round_: _Round) -> AlertRow:
-        """Send ``row`` to each notifier that has not taken it yet, all at once (a slow one
-        holds up none of the others), within the round's deadline."""
-        configured = notifiers_of(project)
-        deliveries: dict[str, Any] = dict(row.deliveries or {})
-        to_send: dict[str, Notifier] = {}
-        for name in row.details.get("notify", ["log"]):
-            previous = deliveries.get(name, {})
-            if previous.get("ok"):
-                continue  # took it in an earlier round: never sent twice
-            spec = configured.get(name)
-            if spec is None:
-                error = f"project {project.name!r} has no notifier {name!r} any more"
-                deliveries[name] = self._entry(previous, ok=False, tries=0, error=error)
-            elif (project.name, name) in round_.down:
-                cause = round_.down[project.name, name]
-                error = f"not tried: failed earlier in this round ({cause})"
-                deliveries[name] = self._entry(previous, ok=False, tries=0, error=error)
-            elif time.monotonic() >= round_.deadline:
-                error = "not tried: the delivery round ran out of time"
-                deliveries[name] = self._entry(previous, ok=False, tries=0, error=error)
-            else:
-                to_send[name] = spec
-        if to_send:
-            payload = alert_payload(row)
-            with ThreadPoolExecutor(len(to_send), thread_name_prefix="notify") as pool:
-                futures = {
-                    name: pool.submit(
-                        sender_for(spec, self.secrets).send, payload, deadline=round_.deadline
-                    )
-                    for name, spec in to_send.items()
-                }
-            for name, future in futures.items():
-                outcome = future.result()  # send() never raises
-                previous = deliveries.get(name, {})
-                deliveries[name] = self._entry(previous, outcome.ok, outcome.tries, outcome.error)
-                if not outcome.ok:
-                    round_.down[project.name, name] = outcome.error or "failed"
-        return self._record(row, deliveries)
-
-    def _entry(
-        self, previous: dict[str, Any], ok: bool, tries: int, error: str | None
-    ) -> dict[str, Any]:
-        return {
-            "ok": ok,
-            "error": error,
-            "tries": int(previous.get("tries", 0)) + tries,
-            "at": self.clock.now().isoformat(),
-        }
-
-    def _record(self, row: AlertRow, deliveries: dict[str, Any]) -> AlertRow:
-        failed = {name: d["error"] for name, d in deliveries.items() if not d["ok"]}
-        if not failed:
-            status, delivered_at = "delivered", self.clock.now()
-        else:
-            status, delivered_at = "undelivered", None
-            errors = "; ".join(f"{name}: {error}" for name, error in failed.items())
-            if row.attempts >= self.max_attempts:
-                log.error(
-                    "alert %s stays undelivered for good after %d delivery rounds (%s): %s",
-                    row.id, row.attempts, errors, row.message,
-                )  # fmt: skip
-            else:
-                log.warning(
-                    "alert %s undelivered after round %d of %d (%s); it will be tried again",
-                    row.id, row.attempts, self.max_attempts, errors,
-                )  # fmt: skip
-        return self.alerts.record_delivery(
-            row.id,
-            status=status,
-            deliveries=deliveries,
-            attempts=row.attempts,
-            delivered_at=delivered_at,
-        )
+        stored = self.alerts.to_deliver(list(by_name), self.delivery.max_attempts)
+        due = [row for row in stored if self.delivery.due(row, now)]
+        return self.delivery.deliver(due, by_name) if due else []
 
 
 def describe(rule: AlertRule, passes: list[MonitorResultRow]) -> str:
@@ -300,52 +184,3 @@ def _pass(result: MonitorResultRow) -> dict[str, Any]:
 def _by_key(item: tuple[SeriesKey, MonitorResultRow]) -> tuple[str, int, str, str]:
     model, version, kind, feature = item[0]
     return model, version, kind, feature or ""
-
-
-# -- trying the notifiers (`evergreen alerts test`) ---------------------------------------------
-
-
-def sample_alert(project: Project, at: datetime) -> AlertRow:
-    """An alert that says it is a test, for checking a project's notifiers; never stored."""
-    return AlertRow(
-        id=ordered_id("alert-test"),
-        at=at,
-        project=project.name,
-        model=project.name,
-        version=None,
-        rule="test",
-        series="test",
-        feature=None,
-        value=0.0,
-        message=f"{project.name}: test alert from evergreen (no action needed)",
-        details={"test": True},
-        status="pending",
-        attempts=0,
-        deliveries={},
-        delivered_at=None,
-    )
-
-
-def try_notifiers(
-    project: Project,
-    at: datetime,
-    *,
-    only: str | None = None,
-    secrets: Secrets = read_secret,
-    budget: timedelta = timedelta(seconds=60),
-) -> dict[str, Outcome]:
-    """Send a test alert through the project's notifiers (or only the one named ``only``); the
-    outcome per notifier. With no notifier declared, the ``log`` one is tried."""
-    configured = notifiers_of(project)
-    if only is not None:
-        if only not in configured:
-            raise NotFound(
-                f"project {project.name!r} has no notifier {only!r}; it has: "
-                f"{', '.join(sorted(configured))}"
-            )
-        chosen = [configured[only]]
-    else:
-        chosen = list(project.notifiers) or [LOG]
-    payload = alert_payload(sample_alert(project, at), test=True)
-    deadline = time.monotonic() + budget.total_seconds()
-    return {n.name: sender_for(n, secrets).send(payload, deadline=deadline) for n in chosen}

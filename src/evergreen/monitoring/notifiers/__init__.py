@@ -1,5 +1,6 @@
-"""Notifiers: where alerts go. One module per kind behind :mod:`.base`:
-``log``, ``webhook`` (signed JSON), ``slack`` (Slack-compatible incoming webhooks), ``smtp``."""
+"""Notifiers: where alerts go. One module per kind behind :mod:`.base` (``log``, ``webhook``:
+signed JSON, ``slack``: Slack-compatible incoming webhooks, ``smtp``), :mod:`.registry` from a
+spec's kind to its sender, and :mod:`.delivery`: rounds of delivery with their records."""
 
 from __future__ import annotations
 
@@ -10,33 +11,24 @@ from evergreen.monitoring.notifiers.base import (
     Sender,
     alert_payload,
 )
-from evergreen.monitoring.notifiers.log import LogSender
-from evergreen.monitoring.notifiers.slack import SlackSender
-from evergreen.monitoring.notifiers.smtp import SmtpSender
-from evergreen.monitoring.notifiers.webhook import WebhookSender
-from evergreen.pipeline.alerting import Notifier
-
-LOG = Notifier(kind="log")
-"""The notifier every project has, declared or not."""
-
-_KINDS: dict[str, type[Sender]] = {
-    "log": LogSender,
-    "webhook": WebhookSender,
-    "slack": SlackSender,
-    "smtp": SmtpSender,
-}
-
-
-def sender_for(spec: Notifier, secrets: Secrets) -> Sender:
-    return _KINDS[spec.kind](spec, secrets)
-
+from evergreen.monitoring.notifiers.delivery import (
+    Delivery,
+    notifiers_of,
+    sample_alert,
+    try_notifiers,
+)
+from evergreen.monitoring.notifiers.registry import LOG, sender_for
 
 __all__ = [
     "LOG",
+    "Delivery",
     "DeliveryError",
     "Outcome",
     "Secrets",
     "Sender",
     "alert_payload",
+    "notifiers_of",
+    "sample_alert",
     "sender_for",
+    "try_notifiers",
 ]
