@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from pydantic import Field
@@ -54,6 +55,15 @@ class Settings(BaseSettings):
         if self.artifacts_url:
             return self.artifacts_url
         return str((self.home / "artifacts").resolve())
+
+
+def read_secret(name: str) -> str | None:
+    """The value of the environment variable ``name``, or None when it is unset.
+
+    Secrets a project file names (a webhook's signing key in ``secret_env``, an SMTP password in
+    ``password_env``) are read through this when they are used, never stored or logged.
+    """
+    return os.environ.get(name)
 
 
 def _login_name() -> str:

@@ -2,10 +2,11 @@
 
 A rule watches one monitor series (``series``: a monitor result kind such as ``input_drift``,
 ``prediction_drift``, ``performance.rmse``, ``detector.adwin``; optionally one ``feature``)
-and fires when the value is above ``above`` or below ``below`` for ``persistence`` passes in a
-row, each on at least ``min_samples`` rows; once fired it stays quiet for ``cooldown``.
-Notifiers deliver with retries and back-off; an alert that no notifier could deliver is kept and
-marked undelivered.
+and fires when the value is above ``above`` or below ``below`` (with both: outside that band)
+for ``persistence`` passes in a row, each on at least ``min_samples`` rows (thinner passes are
+skipped); once fired it stays quiet for ``cooldown``. Notifiers deliver with retries and
+back-off; an alert that some notifier could not take is kept, marked undelivered and tried again
+later. See ``docs/alerts.md``; :mod:`evergreen.monitoring.alerts` evaluates the rules.
 """
 
 from __future__ import annotations
@@ -47,6 +48,10 @@ class Notifier(BaseModel):
             raise ValueError(f"a {self.kind} notifier needs url=")
         if self.kind == "smtp" and not (self.host and self.sender and self.recipients):
             raise ValueError("an smtp notifier needs host=, sender= and recipients=")
+        if self.username and not self.password_env:
+            raise ValueError(
+                "an smtp login needs password_env=: the environment variable holding the password"
+            )
         if not self.name:
             object.__setattr__(self, "name", self.kind)
         check_name(self.name, "notifier name")
@@ -71,4 +76,11 @@ class AlertRule(BaseModel):
         check_name(self.name, "alert rule name")
         if self.above is None and self.below is None:
             raise ValueError(f"alert rule {self.name!r} needs above= or below=")
+        if self.above is not None and self.below is not None and self.below > self.above:
+            raise ValueError(
+                f"alert rule {self.name!r}: below={self.below:g} is over above={self.above:g}, "
+                "so every value would fire; for a band, set below= under above="
+            )
+        if not self.notify:
+            raise ValueError(f"alert rule {self.name!r}: notify= names no notifier")
         return self
