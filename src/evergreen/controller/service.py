@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from evergreen.controller.controller import Controller
 from evergreen.controller.delivery import Delivery
 from evergreen.controller.performance import check_performance, series_name
+from evergreen.errors import EvergreenError
 from evergreen.monitoring.drift_monitor import DriftMonitor, MonitorOutcome
 from evergreen.pipeline.project import Project
 from evergreen.pipeline.runner import Progress, RunResult
@@ -94,6 +95,8 @@ class Service:
         while not stop.is_set():
             try:
                 self.tick(progress)
+            except EvergreenError as exc:  # e.g. the database briefly unreachable: one line
+                log.error("control loop pass failed: %s; retrying in %.1fs", exc, self.interval)
             except Exception:  # keep serving: one failed pass is logged, the next one retries
                 log.exception("control loop pass failed; retrying in %.1fs", self.interval)
             stop.wait(self.interval)
