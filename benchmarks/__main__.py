@@ -16,6 +16,7 @@ BENCHMARKS = {
     "rerun": "benchmarks.cached_rerun",
     "trials": "benchmarks.parallel_trials",
     "serving": "benchmarks.serving",
+    "landing": "benchmarks.landing_to_serving",
 }
 TAKES_OPTIONS = {"serving"}
 

@@ -279,7 +279,7 @@ def up(
     ] = None,
     port: Annotated[int, typer.Option(help="Gateway TCP port.")] = 8080,
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
-    interval: Annotated[float, typer.Option(help="Seconds between monitor passes.")] = 10.0,
+    interval: Annotated[float, typer.Option(help="Seconds between monitor passes.")] = 2.0,
 ) -> None:
     """Start the gateway, the monitor and the controller together."""
     from evergreen.pipeline.project import load_project
