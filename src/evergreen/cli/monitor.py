@@ -55,23 +55,20 @@ def status(
             highlight=False,
         )
         return
-    print_table(
-        "monitor series (latest value)",
-        ["model", "version", "series", "feature", "value", "rows", "at", "window"],
-        [
+    groups: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    for r in rows:
+        groups.setdefault((r["model"], r["version"]), []).append(r)
+    for (name, version), series in groups.items():
+        window = _window(series[0])
+        print_table(
+            f"{name} v{version}: latest value of each series"
+            + (f" (window {window})" if window else ""),
+            ["series", "feature", "value", "rows", "at"],
             [
-                r["model"],
-                r["version"],
-                r["kind"],
-                r["feature"] or "",
-                f"{r['value']:.6g}",
-                r["rows"],
-                r["at"][:19],
-                _window(r),
-            ]
-            for r in rows
-        ],
-    )
+                [r["kind"], r["feature"] or "", f"{r['value']:.6g}", r["rows"], r["at"][:19]]
+                for r in series
+            ],
+        )
 
 
 def _window(row: dict[str, Any]) -> str:
