@@ -182,3 +182,30 @@ def test_cli_run_status_and_report(
     assert re.search(r"<h2>input_drift\.feature\[temp\]</h2>", page)
     bad = cli.invoke(app, ["monitor", "report", "--model", "bike-demand", "--since", "soon"])
     assert bad.exit_code == 2 and "--since" in bad.output
+
+
+def test_report_draws_alert_thresholds_and_version_changes() -> None:
+    from evergreen.monitoring.report import render_report
+    from evergreen.pipeline.alerting import AlertRule
+    from evergreen.store.tables import MonitorResultRow
+
+    at = datetime(2026, 5, 1, tzinfo=UTC)
+    rows = [
+        MonitorResultRow(
+            id=f"mon-{n}",
+            at=at.replace(hour=n),
+            model="m",
+            version=1 if n < 3 else 2,
+            kind="performance.rmse",
+            value=float(n),
+            rows=100,
+            details={},
+            feature=None,
+        )
+        for n in range(6)
+    ]
+    rule = AlertRule(name="rmse-high", series="performance.rmse", above=4.5)
+    page = render_report("m", rows, rules=[rule, AlertRule(name="x", series="other", below=1)])
+    assert page.count("<svg") == 1 and page.count("<polyline") == 2
+    assert "<title>rmse-high: 4.5</title>" in page and "<title>x:" not in page
+    assert ">v2</text>" in page and "latest 5 on 100 row(s) of v2" in page

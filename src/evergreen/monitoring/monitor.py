@@ -27,8 +27,17 @@ kind                       feature  value
                                     say where, and carry the detector's state
 =========================  =======  ==========================================================
 
-Input series wait for the drift policy's ``min_rows`` rows in the window. The outcome is a
-:class:`MonitorPass`; whether a metric value should trigger retraining is not decided here.
+Input series wait for the drift policy's ``min_rows`` rows in the window; performance waits
+for ``min_labels`` labelled rows (``roc_auc``/``log_loss`` of a classifier are never computed:
+the log holds predicted classes, not scores; they are listed in ``unavailable`` with why).
+
+The outcome is a :class:`MonitorPass`: ``model``, ``version``, ``rows`` (in the window),
+``labelled`` (rows with a label and an answer), ``window_start``/``window_end``, ``results``
+(the ``MonitorResultRow`` s written, in order), ``drift`` (the input ``DriftReport``, None while
+waiting for rows), ``anomalies``, ``event`` (the ``drift`` trigger event queued or already
+pending, when the inputs drifted), ``unavailable`` and ``note`` (what the pass waited for); and
+the helpers ``value(kind, feature)``, ``performance`` ({metric: value}) and ``alarms`` (the
+detectors that alarmed). Whether a metric value should trigger retraining is not decided here.
 """
 
 from __future__ import annotations
