@@ -22,7 +22,8 @@ import numpy as np
 
 from evergreen.pipeline.monitors import AdwinSpec, PageHinkleySpec
 
-BLOCK = 65_536  # rows per vectorised step: bounds the work redone after an alarm
+BLOCK = 65_536  # most values per vectorised step (the work redone after an alarm) ...
+FIRST_BLOCK = 2_048  # ... starting from this many after an alarm, doubling while none comes
 
 
 @dataclass
@@ -64,16 +65,18 @@ class PageHinkley:
     def update(self, values: np.ndarray) -> Alarms:
         x = np.asarray(values, dtype=np.float64)
         alarms = Alarms(len(x))
-        start = 0
+        start, size = 0, FIRST_BLOCK
         while start < len(x):
-            block = x[start : start + BLOCK]
+            block = x[start : start + size]
             hit = self._block(block)
             if hit is None:
                 start += len(block)
+                size = min(2 * size, BLOCK)
             else:
                 alarms.positions.append(start + hit)
                 self._reset()
                 start += hit + 1
+                size = FIRST_BLOCK  # alarms may come close together: redo little after each
         return alarms
 
     def _block(self, x: np.ndarray) -> int | None:

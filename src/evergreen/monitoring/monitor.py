@@ -52,6 +52,7 @@ import pandas as pd
 
 from evergreen.core.clock import Clock, SystemClock
 from evergreen.core.ids import new_id
+from evergreen.errors import InvalidInput
 from evergreen.monitoring.detectors import Adwin, Detector, PageHinkley
 from evergreen.monitoring.drift_monitor import (
     RESULT_KIND,
@@ -61,7 +62,7 @@ from evergreen.monitoring.drift_monitor import (
 )
 from evergreen.monitoring.performance import errors, performance
 from evergreen.monitoring.windows import Window, read_window
-from evergreen.pipeline.monitors import MonitorSpec
+from evergreen.pipeline.monitors import DETECTORS, MonitorSpec
 from evergreen.pipeline.project import DriftPolicy, Project
 from evergreen.registry import Registry
 from evergreen.store.artifacts import ArtifactStore
@@ -335,11 +336,16 @@ class _Pass:
             )
             state = previous.details.get("state") if previous else None
             cursor = previous.details.get("cursor") if previous else None
-            detector: Detector = (
-                PageHinkley(self.spec.page_hinkley, state)
-                if name == "page_hinkley"
-                else Adwin(self.spec.adwin, state)
-            )
+            detector: Detector
+            if name == "page_hinkley":
+                detector = PageHinkley(self.spec.page_hinkley, state)
+            elif name == "adwin":
+                detector = Adwin(self.spec.adwin, state)
+            else:
+                raise InvalidInput(
+                    f"project {self.project.name!r}: unknown monitor detector {name!r}; "
+                    f"choose from {list(DETECTORS)}"
+                )
             built.append((detector, cursor))
         for detector, cursor in built:
             fresh = labelled
