@@ -14,7 +14,10 @@ features shifted; every request gets a label in the feedback table. Then, ``REPS
   A fresh ``Monitor`` each rep, so the model load for the reference predictions is timed too.
 - Evidently: ``Report([DataDriftPreset(), RegressionPreset()])`` on the same window (inputs,
   label and prediction, as a pandas frame already in memory: reading the log is not timed for
-  it) against the version's reference sample with its predictions.
+  it) against a sample of the training rows as large as the version's reference sample,
+  with the model's predictions (its regression metrics need the target on both sides).
+
+The two alternate, rep by rep, so that both see the same load on a shared machine.
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ SEGMENT = 10_000
 REPS = int(os.environ.get("BENCH_MONITOR_REPS", "3"))
 TARGET_S = 5.0
 
-PROJECT = '''
+PROJECT = """
 import evergreen as eg
 from sklearn.linear_model import LinearRegression
 
@@ -52,7 +55,7 @@ project = eg.Project(
     metric="rmse",
     monitors=eg.MonitorSpec(window_rows={rows}),
 )
-'''
+"""
 
 
 def make_training(rng: np.random.Generator, rows: int) -> pd.DataFrame:
@@ -203,14 +206,13 @@ def main() -> None:
         ctx, project, window, reference = setup(Path(tmp))
         print(f"  setup {time.perf_counter() - started:.1f} s", flush=True)
         ours, theirs = [], []
-        for _ in range(REPS):
+        for rep in range(REPS):  # alternated, so both see the same load on a shared machine
             seconds, found = run_evergreen(ctx, project)
             ours.append(seconds)
-        print(f"  evergreen pass: {found}", flush=True)
-        for _ in range(REPS):
+            print(f"  rep {rep + 1}: evergreen {seconds:.3f} s {found}", flush=True)
             seconds, seen = run_evidently(window, reference)
             theirs.append(seconds)
-        print(f"  evidently report: {seen}", flush=True)
+            print(f"  rep {rep + 1}: evidently {seconds:.3f} s {seen}", flush=True)
         show("evergreen Monitor.check", ours)
         show("evidently drift+regression", theirs)
         fast = median_of(ours)

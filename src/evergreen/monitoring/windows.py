@@ -20,6 +20,7 @@ rows are chosen), then ``label`` and ``label_at``.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -34,6 +35,7 @@ from evergreen.store.predictions import Labels, PredictionRepository
 from evergreen.store.tables import PredictionSegmentRow
 
 SERVED = ("endpoint", "variant", "role", "latency_ms", "error")
+READERS = 4  # threads reading segments
 
 
 @dataclass(frozen=True)
@@ -117,16 +119,20 @@ def _newest(
     role: str | None,
     variant: str | None,
 ) -> pa.Table:
-    """The newest ``last_rows`` rows: segments read newest first until they hold enough."""
+    """The newest ``last_rows`` rows: the newest segments that hold enough rows by the index,
+    read together; older ones after them while filtered rows (shadows) leave the window short."""
     tables: list[pa.Table] = []
     total = 0
-    for segment in reversed(predictions.segments(model, version=version)):
-        if total >= last_rows:
-            break
-        table = _read(artifacts, [segment], role, variant)
-        tables.append(table)
+    older = list(reversed(predictions.segments(model, version=version)))
+    while older and total < last_rows:
+        batch, indexed = [], 0
+        while older and total + indexed < last_rows:
+            batch.append(older.pop(0))
+            indexed += batch[-1].rows
+        table = _read(artifacts, list(reversed(batch)), role, variant)
+        tables.insert(0, table)
         total += table.num_rows
-    table = _ordered(_concat(list(reversed(tables))))
+    table = _ordered(_concat(tables))
     return table.slice(max(0, table.num_rows - last_rows))
 
 
@@ -136,23 +142,33 @@ def _read(
     role: str | None,
     variant: str | None,
 ) -> pa.Table:
-    tables = []
-    for segment in segments:
-        file = pq.ParquetFile(pa.BufferReader(artifacts.get_bytes(segment.artifact_sha256)))
-        table = file.read()
-        if role is not None:
-            if _uniform(file, "role", role):
-                pass  # the row groups' statistics say every row has this role
-            elif "role" in table.column_names:
-                table = _keep(table, pc.fill_null(pc.equal(table["role"], role), role == "primary"))
-            elif role != "primary":
-                continue  # not logged by the gateway: every row was answered as the primary
-        if variant is not None:
-            if "variant" not in table.column_names:
-                continue
-            table = _keep(table, pc.fill_null(pc.equal(table["variant"], variant), False))
-        tables.append(table.drop_columns([c for c in SERVED if c in table.column_names]))
-    return _concat(tables)
+    """The rows of ``segments`` of ``role`` and ``variant``, in segment order (the segments
+    fetched, verified and decoded by a few threads: each step releases the GIL)."""
+    if len(segments) < 2:
+        tables = [_read_one(artifacts, s, role, variant) for s in segments]
+    else:
+        with ThreadPoolExecutor(READERS, thread_name_prefix="evergreen-window") as pool:
+            tables = list(pool.map(lambda s: _read_one(artifacts, s, role, variant), segments))
+    return _concat([t for t in tables if t is not None])
+
+
+def _read_one(
+    artifacts: ArtifactStore, segment: PredictionSegmentRow, role: str | None, variant: str | None
+) -> pa.Table | None:
+    file = pq.ParquetFile(pa.BufferReader(artifacts.get_bytes(segment.artifact_sha256)))
+    table = file.read()
+    if role is not None:
+        if _uniform(file, "role", role):
+            pass  # the row groups' statistics say every row has this role
+        elif "role" in table.column_names:
+            table = _keep(table, pc.fill_null(pc.equal(table["role"], role), role == "primary"))
+        elif role != "primary":
+            return None  # not logged by the gateway: every row was answered as the primary
+    if variant is not None:
+        if "variant" not in table.column_names:
+            return None
+        table = _keep(table, pc.fill_null(pc.equal(table["variant"], variant), False))
+    return table.drop_columns([c for c in SERVED if c in table.column_names])
 
 
 def _uniform(file: pq.ParquetFile, column: str, value: str) -> bool:
