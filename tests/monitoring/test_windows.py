@@ -143,3 +143,14 @@ def test_reading_labels_in_bulk_returns_each_once_with_its_time(db: Database) ->
     assert len(found) == 1501 and found["r2998"] == 2998 and found['odd "id" \\ here'] == {"a": 1}
     times = dict(zip(labels.request_id.to_pylist(), labels.at, strict=True))
     assert times['odd "id" \\ here'] == np.datetime64("2026-03-01T00:00:01", "us")
+
+
+def test_ids_holding_the_separator_and_labels_of_every_json_kind(db: Database) -> None:
+    predictions, feedback = PredictionRepository(db), FeedbackRepository(db)
+    kinds = [("a", 1), ("b", 2.5), ("c", "yes"), ("d", None), ("e", True), ("f\x1fg", [1, 2])]
+    feedback.add(kinds, START)
+    for wanted in (["a", "b"], [k for k, _ in kinds]):  # numbers only; then every kind
+        labels = predictions.labels(wanted)
+        found = dict(zip(labels.request_id.to_pylist(), labels.label, strict=True))
+        assert found == {k: v for k, v in kinds if k in wanted}
+        assert (labels.at == np.datetime64("2026-03-01T00:00:00", "us")).all()

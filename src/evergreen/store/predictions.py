@@ -203,12 +203,10 @@ class PredictionRepository:
             return Labels.empty()
         table = FeedbackRow.__table__
         dialect = self.db.engine.dialect.name
+        if dialect == "sqlite" and not pc.any(pc.match_substring(ids, SEPARATOR)).as_py():
+            return self._sqlite_labels(ids)
         if dialect == "sqlite":
-            unpacked = (
-                sa.func.json_each(sa.bindparam("ids", type_=sa.Text))
-                .table_valued("value")
-                .alias("wanted")
-            )
+            unpacked = _unpacked()
             query = sa.select(
                 sa.func.json_group_array(table.c.request_id),
                 sa.func.json_group_array(table.c.label),  # numbers, or JSON texts
@@ -236,6 +234,49 @@ class PredictionRepository:
             _json_values(labels) if dialect == "sqlite" else _values(labels),
             at.to_numpy(zero_copy_only=False),
         )
+
+    def _sqlite_labels(self, ids: pa.Array) -> Labels:
+        """SQLite, ids free of the separator: each column comes back as one string joined by
+        ``SEPARATOR`` (JSON texts escape control characters, times are ISO texts), split and
+        converted by arrow without a Python object per label when the labels are numbers."""
+        table = FeedbackRow.__table__
+        unpacked = _unpacked()
+        query = sa.select(
+            sa.func.count(),
+            sa.func.group_concat(table.c.request_id, SEPARATOR),
+            sa.func.group_concat(sa.func.coalesce(table.c.label, "null"), SEPARATOR),
+            sa.func.group_concat(table.c.at, SEPARATOR),
+        ).select_from(unpacked.join(table, table.c.request_id == unpacked.c.value))
+        with self.db.engine.connect() as connection:
+            count, found, labels, times = connection.execute(query, {"ids": _json_array(ids)}).one()
+        if not count:
+            return Labels.empty()
+        texts = _split(labels)
+        try:
+            values = np.asarray(
+                texts.cast(pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64
+            )
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            values = _values([json.loads(t) for t in texts.to_pylist()])
+        return Labels(
+            _split(found),
+            values,
+            _split(times).cast(pa.timestamp("us")).to_numpy(zero_copy_only=False),
+        )
+
+
+SEPARATOR = "\x1f"  # the ASCII unit separator: JSON escapes it, times and usual ids lack it
+
+
+def _unpacked() -> Any:
+    """The ``ids`` parameter (a JSON array) as a table of ``value`` s, for SQLite."""
+    return (
+        sa.func.json_each(sa.bindparam("ids", type_=sa.Text)).table_valued("value").alias("wanted")
+    )
+
+
+def _split(joined: str) -> pa.Array:
+    return pc.split_pattern(pa.array([joined], pa.string()), SEPARATOR).flatten()
 
 
 def _json_array(ids: pa.Array) -> str:
