@@ -108,6 +108,8 @@ class DriftMonitor:
                 value=report.drift_share,
                 rows=len(live),
                 details=outcome.to_dict(),
+                window_start=live["ts"].iloc[0].to_pydatetime(),
+                window_end=live["ts"].iloc[-1].to_pydatetime(),
             )
         )
         if report.dataset_drift and raise_events:
