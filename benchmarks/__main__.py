@@ -16,6 +16,7 @@ BENCHMARKS = {
     "rerun": "benchmarks.cached_rerun",
     "trials": "benchmarks.parallel_trials",
     "serving": "benchmarks.serving",
+    "monitoring": "benchmarks.monitoring",
     "landing": "benchmarks.landing_to_serving",
 }
 TAKES_OPTIONS = {"serving"}

@@ -73,6 +73,8 @@ def test_summer_inputs_drift_from_winter_training_and_raise_one_event(
     results = context.predictions.results(project.name)
     assert [r.kind for r in results] == ["input_drift", "input_drift"]
     assert results[0].value == pytest.approx(outcome.drift.drift_share)
+    assert results[0].window_start is not None and results[0].window_end is not None
+    assert results[0].window_start < results[0].window_end
 
 
 def test_inputs_like_the_training_data_do_not_drift(

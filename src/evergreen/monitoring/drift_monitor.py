@@ -8,7 +8,10 @@ raises a ``drift`` trigger event (unless one is already pending) when the datase
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
+
+import pandas as pd
 
 from evergreen.core.clock import Clock, SystemClock
 from evergreen.core.ids import new_id
@@ -68,17 +71,6 @@ class DriftMonitor:
         self.artifacts, self.events = artifacts, events
         self.clock = clock or SystemClock()
 
-    def _tracker(self, model: str, version: int, persistence: int) -> DriftTracker:
-        """The persistence state the previous check of this version left (a fresh one when
-        there is none, or when the policy's persistence differs)."""
-        previous = self.predictions.latest_result(model, version, RESULT_KIND)
-        if previous is None:
-            return DriftTracker(persistence)
-        state = previous.details.get("tracker")
-        if state and state.get("persistence") == persistence:
-            return DriftTracker.from_dict(state, source=f"monitor result {previous.id}")
-        return DriftTracker(persistence)
-
     def check(self, model: str, *, raise_events: bool = True) -> MonitorOutcome | None:
         """One pass over the newest window; None when the model has no production version."""
         production = self.registry.production(model)
@@ -97,18 +89,10 @@ class DriftMonitor:
             outcome.note = f"waiting for {policy.min_rows} logged rows (have {len(live)})"
             return outcome
         reference = self.registry.reference_features(production)
-        columns = list(policy.columns or reference.columns)
-        missing = [c for c in columns if c not in live.columns]
-        if missing:
-            raise InvalidInput(
-                f"logged inputs of {model} v{production.version} lack column(s) {missing} "
-                "that its drift policy monitors"
-            )
-        report = detect_drift(reference, live[columns], columns=columns, spec=policy.spec)
-        if policy.spec.persistence > 1:
-            tracker = self._tracker(model, production.version, policy.spec.persistence)
-            report = tracker.update(report)
-            outcome.tracker = tracker.to_dict()
+        columns = monitored_columns(model, production.version, policy, reference, live)
+        report, outcome.tracker = input_drift(
+            self.predictions, model, production.version, policy, reference, live, columns
+        )
         outcome.drift = report
         schema = production.baseline.get("features_schema")
         if schema:
@@ -124,19 +108,82 @@ class DriftMonitor:
                 value=report.drift_share,
                 rows=len(live),
                 details=outcome.to_dict(),
+                window_start=live["ts"].iloc[0].to_pydatetime(),
+                window_end=live["ts"].iloc[-1].to_pydatetime(),
             )
         )
         if report.dataset_drift and raise_events:
-            drifted = ", ".join(report.drifted_columns)
-            event, _new = self.events.enqueue(
-                new_event(
-                    model,
-                    "drift",
-                    f"input drift on {model} v{production.version}: "
-                    f"{report.drift_share:.0%} of columns drifted ({drifted})",
-                    {"drift": report.to_dict(), "rows": len(live)},
-                    now,
-                )
+            outcome.event = drift_event(
+                self.events, model, production.version, report, len(live), now
             )
-            outcome.event = event
         return outcome
+
+
+def monitored_columns(
+    model: str, version: int, policy: DriftPolicy, reference: pd.DataFrame, live: pd.DataFrame
+) -> list[str]:
+    """The input columns the drift policy watches, checked against the logged ones."""
+    columns = list(policy.columns or reference.columns)
+    missing = [c for c in columns if c not in live.columns]
+    if missing:
+        raise InvalidInput(
+            f"logged inputs of {model} v{version} lack column(s) "
+            f"{missing} that its drift policy monitors"
+        )
+    return columns
+
+
+def input_drift(
+    predictions: PredictionRepository,
+    model: str,
+    version: int,
+    policy: DriftPolicy,
+    reference: pd.DataFrame,
+    live: pd.DataFrame,
+    columns: list[str],
+) -> tuple[DriftReport, dict[str, Any] | None]:
+    """Drift of ``live`` from ``reference`` under ``policy``, with its persistence applied
+    (from the state the previous ``input_drift`` result of this version left); the report and
+    the state to store (None without persistence)."""
+    report = detect_drift(reference, live, columns=columns, spec=policy.spec)
+    if policy.spec.persistence <= 1:
+        return report, None
+    tracker = _tracker(predictions, model, version, policy.spec.persistence)
+    return tracker.update(report), tracker.to_dict()
+
+
+def _tracker(
+    predictions: PredictionRepository, model: str, version: int, persistence: int
+) -> DriftTracker:
+    """The persistence state the previous check of this version left (a fresh one when there
+    is none, or when the policy's persistence differs)."""
+    previous = predictions.latest_result(model, version, RESULT_KIND)
+    if previous is None:
+        return DriftTracker(persistence)
+    state = previous.details.get("tracker")
+    if state and state.get("persistence") == persistence:
+        return DriftTracker.from_dict(state, source=f"monitor result {previous.id}")
+    return DriftTracker(persistence)
+
+
+def drift_event(
+    events: EventRepository,
+    model: str,
+    version: int,
+    report: DriftReport,
+    rows: int,
+    now: datetime,
+) -> TriggerEventRow:
+    """Queue a ``drift`` trigger event (or return the one already pending for the model)."""
+    drifted = ", ".join(report.drifted_columns)
+    event, _new = events.enqueue(
+        new_event(
+            model,
+            "drift",
+            f"input drift on {model} v{version}: "
+            f"{report.drift_share:.0%} of columns drifted ({drifted})",
+            {"drift": report.to_dict(), "rows": rows},
+            now,
+        )
+    )
+    return event
