@@ -24,12 +24,15 @@ if TYPE_CHECKING:
 
     from evergreen.controller.controller import Controller
     from evergreen.controller.service import Service
+    from evergreen.monitoring.alerts import AlertEngine
     from evergreen.monitoring.drift_monitor import DriftMonitor
+    from evergreen.monitoring.monitor import Monitor
     from evergreen.pipeline.project import Project
     from evergreen.pipeline.runner import PipelineRunner
     from evergreen.registry import Registry
     from evergreen.serving.app import GatewayConfig
     from evergreen.serving.endpoints import Endpoints
+    from evergreen.store.alerts import AlertRepository
     from evergreen.store.endpoints import FeedbackRepository
     from evergreen.store.events import EventRepository
     from evergreen.store.predictions import PredictionRepository
@@ -86,6 +89,12 @@ class Context:
         from evergreen.store.endpoints import FeedbackRepository
 
         return FeedbackRepository(self.db)
+
+    @cached_property
+    def alerts(self) -> AlertRepository:
+        from evergreen.store.alerts import AlertRepository
+
+        return AlertRepository(self.db)
 
     @cached_property
     def rollouts(self) -> RolloutRepository:
@@ -156,6 +165,18 @@ def drift_monitor(ctx: Context) -> DriftMonitor:
     return DriftMonitor(ctx.registry, ctx.predictions, ctx.artifacts, ctx.events, ctx.clock)
 
 
+def monitor(ctx: Context) -> Monitor:
+    from evergreen.monitoring.monitor import Monitor
+
+    return Monitor(ctx.registry, ctx.predictions, ctx.artifacts, ctx.events, ctx.clock)
+
+
+def alert_engine(ctx: Context) -> AlertEngine:
+    from evergreen.monitoring.alerts import AlertEngine
+
+    return AlertEngine(ctx.alerts, ctx.clock)
+
+
 def service(
     ctx: Context,
     projects: dict[str, Project],
@@ -166,7 +187,12 @@ def service(
     """The control loop over ``projects`` (with ``using``: around that controller)."""
     from evergreen.controller.service import Service
 
-    return Service(using or controller(ctx, projects), drift_monitor(ctx), interval)
+    return Service(
+        using or controller(ctx, projects),
+        monitor(ctx),
+        interval,
+        alerts=alert_engine(ctx),
+    )
 
 
 def gateway_app(

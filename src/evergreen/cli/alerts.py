@@ -33,7 +33,6 @@ def list_alerts(
 ) -> None:
     """The newest alerts first, with how their delivery went."""
     from evergreen.core.durations import parse_duration
-    from evergreen.store.alerts import AlertRepository
 
     if status is not None and status not in STATUSES:
         raise fail(f"--status {status!r}: expected one of {', '.join(STATUSES)}", 2)
@@ -42,7 +41,7 @@ def list_alerts(
         after = None if since is None else ctx.clock.now() - parse_duration(since)
     except ValueError as exc:
         raise fail(f"--since: {exc}", 2) from None
-    rows = AlertRepository(ctx.db).list(project=project, status=status, since=after, limit=limit)
+    rows = ctx.alerts.list(project=project, status=status, since=after, limit=limit)
     if json_out:
         print_json([_as_dict(row) for row in rows])
         return

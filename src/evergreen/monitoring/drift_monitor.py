@@ -166,6 +166,18 @@ def _tracker(
     return DriftTracker(persistence)
 
 
+def drift_signal(
+    model: str, version: int, report: DriftReport, rows: int
+) -> tuple[str, dict[str, Any]]:
+    """The reason and the evidence of a ``drift`` trigger event for a drifted window."""
+    drifted = ", ".join(report.drifted_columns)
+    reason = (
+        f"input drift on {model} v{version}: "
+        f"{report.drift_share:.0%} of columns drifted ({drifted})"
+    )
+    return reason, {"drift": report.to_dict(), "rows": rows}
+
+
 def drift_event(
     events: EventRepository,
     model: str,
@@ -175,15 +187,6 @@ def drift_event(
     now: datetime,
 ) -> TriggerEventRow:
     """Queue a ``drift`` trigger event (or return the one already pending for the model)."""
-    drifted = ", ".join(report.drifted_columns)
-    event, _new = events.enqueue(
-        new_event(
-            model,
-            "drift",
-            f"input drift on {model} v{version}: "
-            f"{report.drift_share:.0%} of columns drifted ({drifted})",
-            {"drift": report.to_dict(), "rows": rows},
-            now,
-        )
-    )
+    reason, evidence = drift_signal(model, version, report, rows)
+    event, _new = events.enqueue(new_event(model, "drift", reason, evidence, now))
     return event
