@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from evergreen import bootstrap
-from evergreen.cli import data, endpoints, models, runs
+from evergreen.cli import backtest, data, endpoints, models, runs
 from evergreen.cli import data_checks as data_checks  # registers `data schema|validate|drift`
 from evergreen.cli.context import context
 from evergreen.cli.output import JsonFlag, console, fail, handle_errors, print_json
@@ -40,6 +40,7 @@ app.add_typer(models.app, name="models")
 app.add_typer(runs.app, name="runs")
 app.add_typer(endpoints.app, name="endpoints")
 app.add_typer(runs.pipeline_app, name="pipeline")
+app.command(name="backtest")(backtest.backtest)
 db_app = typer.Typer(help="The metadata database.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 
