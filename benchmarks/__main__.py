@@ -16,6 +16,7 @@ BENCHMARKS = {
     "rerun": "benchmarks.cached_rerun",
     "trials": "benchmarks.parallel_trials",
     "serving": "benchmarks.serving",
+    "backtest": "benchmarks.backtest",
 }
 TAKES_OPTIONS = {"serving"}
 
