@@ -25,34 +25,31 @@ def test_on_bike_sharing_triggered_retraining_beats_never_with_few_retrains(
         pd.read_csv(BIKE),
         target="cnt",
         time_column="dteday",
-        batch_period="14d",
+        batch_period="7d",
         drop=("instant", "casual", "registered"),
     )
     lines: list[str] = []
     result = run_backtest(
         stream,
-        parse_policies("never,drift,performance"),
-        Options(margin=0.2),
+        parse_policies("never,performance"),
+        Options(),
         workers=2,
         state=tmp_path,
         say=lines.append,
     )
     assert result.metric == "rmse" and result.greater_is_better is False
     assert result.task == "regression"
-    assert result.batches == len(stream) == 53
+    assert result.batches == len(stream) == 105
     never = result.policies["never"]
     every_batch = result.batches - 1  # what every:1 retrains, by its definition
-    drift, performance = result.policies["drift"], result.policies["performance"]
-    for triggered in (drift, performance):
-        assert triggered.mean_metric < 0.75 * never.mean_metric, triggered.policy
-    # the inputs move with the seasons, so input drift fires on many batches; the performance
-    # policy retrains only when the errors grow
-    assert 1 <= drift.retrains < every_batch
-    assert 1 <= performance.retrains <= every_batch / 2
-    assert len(lines) == 3
+    performance = result.policies["performance"]
+    # demand grows by 64% from 2011 to 2012: the first model falls far behind
+    assert performance.mean_metric < 0.75 * never.mean_metric
+    assert 1 <= performance.retrains <= every_batch / 3
+    assert len(lines) == 2
     # each policy kept its own evergreen home
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["drift", "never", "performance"]
-    assert (tmp_path / "drift" / "state" / "evergreen.db").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["never", "performance"]
+    assert (tmp_path / "performance" / "state" / "evergreen.db").is_file()
 
 
 def test_a_metric_for_the_other_task_is_refused() -> None:

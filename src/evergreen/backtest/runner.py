@@ -59,6 +59,7 @@ class BacktestResult:
             "label_delay": self.options.label_delay,
             "train_window_batches": self.options.train_window,
             "margin": self.options.margin,
+            "reset_on_signal": self.options.reset_on_signal,
             "batch_times": self.batch_times,
             "workers": self.workers,
             "seconds": round(self.seconds, 3),

@@ -62,6 +62,13 @@ def backtest(
             help="Performance policy: retrain when this much worse than the holdout score.",
         ),
     ] = 0.1,
+    reset_on_signal: Annotated[
+        bool,
+        typer.Option(
+            "--reset-on-signal/--no-reset-on-signal",
+            help="A drift or performance signal restarts the training window at its batch.",
+        ),
+    ] = True,
     drop: Annotated[
         str | None,
         typer.Option("--drop", help="Comma-separated columns not to use as features."),
@@ -117,6 +124,7 @@ def backtest(
         label_delay=label_delay,
         train_window=train_window or None,
         margin=margin,
+        reset_on_signal=reset_on_signal,
     )
     console.print(
         f"backtest of {data}: {len(stream.frame):,} rows in {len(stream)} batches, "
