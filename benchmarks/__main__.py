@@ -18,6 +18,7 @@ BENCHMARKS = {
     "serving": "benchmarks.serving",
     "monitoring": "benchmarks.monitoring",
     "landing": "benchmarks.landing_to_serving",
+    "backtest": "benchmarks.backtest",
 }
 TAKES_OPTIONS = {"serving"}
 

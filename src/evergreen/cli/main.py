@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from evergreen import bootstrap
-from evergreen.cli import alerts, control, data, endpoints, models, monitor, runs
+from evergreen.cli import alerts, backtest, control, data, endpoints, models, monitor, runs
 from evergreen.cli import data_checks as data_checks  # registers `data schema|validate|drift`
 from evergreen.cli.context import context
 from evergreen.cli.output import JsonFlag, console, fail, handle_errors, print_json
@@ -45,6 +45,7 @@ app.add_typer(control.events_app, name="events")
 app.add_typer(control.rollouts_app, name="rollouts")
 app.command(name="controller")(control.controller)
 app.add_typer(runs.pipeline_app, name="pipeline")
+app.command(name="backtest")(backtest.backtest)
 db_app = typer.Typer(help="The metadata database.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 
