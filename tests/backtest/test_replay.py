@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from evergreen.backtest.policies import parse_policy
-from evergreen.backtest.replay import Options, PolicyReplay, performance_breached, replay_policy
+from evergreen.backtest.replay import Options, PolicyReplay, replay_policy
 from evergreen.backtest.stream import Stream, make_stream
 from evergreen.backtest.synthetic import synthetic_stream
 from evergreen.pipeline.triggers import PerformanceTrigger
@@ -120,4 +120,4 @@ def test_the_clock_follows_the_batches(sea: Stream, tmp_path: Path) -> None:
 def test_performance_rule(
     metric: str, live: float, holdout: float, rule: PerformanceTrigger, fires: bool
 ) -> None:
-    assert (performance_breached(get_metric(metric), live, holdout, rule) is not None) is fires
+    assert (rule.breached(get_metric(metric), live, holdout) is not None) is fires

@@ -61,7 +61,7 @@ def test_worse_than_its_own_score_by_the_margin_retrains_with_the_evidence(
     result = live_rmse(context, project, served * 1.5, rows=500)
     event = service.check_performance(project)
     assert event is not None and event.kind == "performance"
-    assert "20% worse than its own holdout score" in event.reason
+    assert "more than 20% worse than its holdout score" in event.reason
     evidence = event.evidence
     assert evidence["monitor_result"] == result.id
     assert evidence["value"] == pytest.approx(served * 1.5)
@@ -92,7 +92,7 @@ def test_an_absolute_bound(context: Context, project: Project, served: float) ->
     assert service.check_performance(project) is None
     live_rmse(context, project, served * 2.1, rows=50)
     event = service.check_performance(project)
-    assert event is not None and "beyond the bound" in event.reason
+    assert event is not None and "worse than the bound" in event.reason
 
 
 def test_a_performance_trigger_needs_a_rule() -> None:

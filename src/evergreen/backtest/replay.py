@@ -265,7 +265,7 @@ class PolicyReplay:
         if rows < rule.min_labels:
             return
         live = self.metric(np.concatenate(truths), np.concatenate(predictions))
-        worse = performance_breached(self.metric, live, float(holdout), rule)
+        worse = rule.breached(self.metric, live, float(holdout))
         if worse is not None:
             self._signal(
                 index,
@@ -297,24 +297,6 @@ class PolicyReplay:
             self.result.retrain_batches.append(index)
             if run.promoted:
                 self.result.promoted_batches.append(index)
-
-
-def performance_breached(
-    metric: Metric, live: float, holdout: float, rule: PerformanceTrigger
-) -> str | None:
-    """Why ``live`` breaks ``rule`` (worse than its ``bound``, or worse than ``holdout`` by its
-    relative ``margin``), or None when it does not."""
-    if rule.bound is not None and metric.better(rule.bound, live):
-        return f"is worse than the bound {rule.bound:.4g}"
-    if rule.margin is not None:
-        slack = abs(holdout) * rule.margin
-        limit = holdout - slack if metric.greater_is_better else holdout + slack
-        if metric.better(limit, live):
-            return (
-                f"is more than {rule.margin:.0%} worse than its holdout score {holdout:.4g} "
-                f"(limit {limit:.4g})"
-            )
-    return None
 
 
 def replay_policy(stream: Stream, policy: Policy, options: Options, home: Path) -> PolicyResult:

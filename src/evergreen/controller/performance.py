@@ -37,21 +37,10 @@ def check_performance(
     if result.rows < trigger.min_labels:
         return None
     value = float(result.value)
-
-    def worse(a: float, b: float) -> bool:
-        return a < b if metric.greater_is_better else a > b
-
-    broken: list[str] = []
-    if trigger.bound is not None and worse(value, trigger.bound):
-        broken.append(f"beyond the bound {trigger.bound:.4g}")
     own = version.metrics.get(metric.name)
-    limit: float | None = None
-    if trigger.margin is not None and isinstance(own, int | float):
-        factor = 1 - trigger.margin if metric.greater_is_better else 1 + trigger.margin
-        limit = float(own) * factor
-        if worse(value, limit):
-            broken.append(f"{trigger.margin:.0%} worse than its own holdout score {float(own):.4g}")
-    if not broken:
+    holdout = float(own) if isinstance(own, int | float) else None
+    why = trigger.breached(metric, value, holdout)
+    if why is None:
         return None
     window = {
         "start": result.window_start.isoformat() if result.window_start else None,
@@ -60,7 +49,7 @@ def check_performance(
     return PerformanceSignal(
         reason=(
             f"{project.name} v{version.version}: live {metric.name} {value:.4g} on "
-            f"{result.rows} labelled predictions is " + " and ".join(broken)
+            f"{result.rows} labelled predictions {why}"
         ),
         evidence={
             "metric": metric.name,
@@ -68,8 +57,8 @@ def check_performance(
             "labelled": result.rows,
             "bound": trigger.bound,
             "margin": trigger.margin,
-            "holdout_score": own,
-            "limit": limit,
+            "holdout_score": holdout,
+            "limit": trigger.limit(metric, holdout),
             "window": window,
             "monitor_result": result.id,
             "details": result.details,

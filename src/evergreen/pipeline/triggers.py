@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from evergreen.core.durations import Duration
+from evergreen.training.metrics import Metric
 
 TRIGGER_KINDS = ("manual", "schedule", "new_data", "drift", "performance", "rollback")
 
@@ -40,6 +41,26 @@ class PerformanceTrigger(BaseModel):
         if self.bound is None and self.margin is None:
             raise ValueError("a performance trigger needs bound= (absolute) or margin= (relative)")
         return self
+
+    def limit(self, metric: Metric, holdout: float | None) -> float | None:
+        """The worst live value the margin allows, given the version's holdout score."""
+        if self.margin is None or holdout is None:
+            return None
+        slack = abs(holdout) * self.margin
+        return holdout - slack if metric.greater_is_better else holdout + slack
+
+    def breached(self, metric: Metric, live: float, holdout: float | None) -> str | None:
+        """Why ``live`` breaks this rule (worse than ``bound``, or worse than ``holdout`` by the
+        relative ``margin``), or None when it does not."""
+        if self.bound is not None and metric.better(self.bound, live):
+            return f"is worse than the bound {self.bound:.4g}"
+        limit = self.limit(metric, holdout)
+        if limit is not None and metric.better(limit, live):
+            return (
+                f"is more than {self.margin:.0%} worse than its holdout score {holdout:.4g} "
+                f"(limit {limit:.4g})"
+            )
+        return None
 
 
 class Triggers(BaseModel):
