@@ -147,6 +147,13 @@ class MonitorPass:
         }
 
 
+def window_rows(spec: MonitorSpec, production: ModelVersionRow) -> int:
+    """Rows in a window by count: the spec's, else the version's stored drift policy's."""
+    if spec.window_rows is not None:
+        return spec.window_rows
+    return DriftPolicy.model_validate(production.baseline.get("drift", {})).window_rows
+
+
 class Monitor:
     """Monitor passes over production models. ``events`` (optional) receives the ``drift``
     trigger events; reference predictions are cached per version for the monitor's life."""
@@ -178,7 +185,7 @@ class Monitor:
             model,
             production.version,
             now=now,
-            last_rows=None if spec.window is not None else spec.window_rows,
+            last_rows=None if spec.window is not None else window_rows(spec, production),
             last=spec.window,
             labels=False,
         )

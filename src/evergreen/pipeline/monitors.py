@@ -1,7 +1,8 @@
 """What the monitors watch for a project, beyond input drift (:class:`DriftPolicy`).
 
 Every pass reads a window of the serving version's prediction log: the newest ``window_rows``
-rows, or the rows of the last ``window`` of time when that is set. Performance is computed on
+rows (by default the serving version's drift policy's ``window_rows``, so drift is judged on the
+same rows either way), or the rows of the last ``window`` of time when that is set. Performance is computed on
 the rows of the window whose labels have arrived (joined by request id, however late).
 """
 
@@ -38,7 +39,7 @@ class MonitorSpec(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     kind: str = "monitors/v1"
     interval: Duration = timedelta(minutes=1)
-    window_rows: int = Field(default=1000, ge=10)
+    window_rows: int | None = Field(default=None, ge=10)  # None: the drift policy's window_rows
     window: Duration | None = None
     metrics: tuple[str, ...] | None = None  # default: every metric that suits the task
     min_labels: int = Field(default=50, ge=1)
