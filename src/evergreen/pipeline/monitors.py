@@ -1,9 +1,9 @@
 """What the monitors watch for a project, beyond input drift (:class:`DriftPolicy`).
 
 Every pass reads a window of the serving version's prediction log: the newest ``window_rows``
-rows (by default the serving version's drift policy's ``window_rows``, so drift is judged on the
-same rows either way), or the rows of the last ``window`` of time when that is set. Performance is computed on
-the rows of the window whose labels have arrived (joined by request id, however late).
+rows (by default the serving version's drift policy's ``window_rows``), or the rows of the last
+``window`` of time when that is set. Performance is computed on the rows of the window whose
+labels have arrived (joined by request id, however late).
 """
 
 from __future__ import annotations
