@@ -18,6 +18,7 @@ from evergreen.bootstrap import Context
 from evergreen.cli.context import context as cli_context
 from evergreen.cli.main import app
 from evergreen.monitoring.monitor import Monitor
+from evergreen.pipeline.monitors import MonitorSpec
 from evergreen.pipeline.project import Project
 from evergreen.serving import PredictionLogWriter
 
@@ -67,10 +68,10 @@ def label(context: Context, served: pd.DataFrame) -> None:
 def test_labels_that_arrive_late_give_performance_on_the_next_pass(
     monitor: Monitor, context: Context, project: Project, hourly: pd.DataFrame, trained: int
 ) -> None:
-    served = serve(context, project, hourly[hourly["mnth"] == 7].iloc[:700], trained)
+    served = serve(context, project, hourly[hourly["mnth"] == 7].iloc[:672], trained)
 
     first = monitor.check(project)
-    assert first is not None and first.rows == 700 and first.labelled == 0
+    assert first is not None and first.rows == 672 and first.labelled == 0
     assert first.performance == {} and "waiting for 50 labelled rows (have 0)" in first.note
     assert not any(r.kind.startswith("detector.") for r in first.results)
     # summer inputs drift from the winter training data: series and one drift event
@@ -90,14 +91,14 @@ def test_labels_that_arrive_late_give_performance_on_the_next_pass(
 
     label(context, served)
     second = monitor.check(project)
-    assert second is not None and second.labelled == 700 and second.note == ""
+    assert second is not None and second.labelled == 672 and second.note == ""
     truth, predicted = served["cnt"].to_numpy(float), served["prediction"].to_numpy(float)
     assert second.performance["rmse"] == pytest.approx(np.sqrt(np.mean((truth - predicted) ** 2)))
     assert second.performance["mae"] == pytest.approx(np.mean(np.abs(truth - predicted)))
     rmse = next(r for r in second.results if r.kind == "performance.rmse")
-    assert rmse.rows == 700
+    assert rmse.rows == 672
     fed = {r.kind: r.details["fed"] for r in second.results if r.kind.startswith("detector.")}
-    assert fed == {"detector.page_hinkley": 700, "detector.adwin": 700}
+    assert fed == {"detector.page_hinkley": 672, "detector.adwin": 672}
 
     third = monitor.check(project)  # no new labels: the detectors see nothing again
     assert third is not None
@@ -153,13 +154,13 @@ def test_cli_run_status_and_report(
     trained: int,
     tmp_path: Path,
 ) -> None:
-    served = serve(context, project, hourly[hourly["mnth"] == 7].iloc[:700], trained)
+    served = serve(context, project, hourly[hourly["mnth"] == 7].iloc[:672], trained)
     label(context, served)
     project_file = project.file or Path("examples/bike_project.py")
 
     ran = cli.invoke(app, ["monitor", "run", "--project", str(project_file)])
     assert ran.exit_code == 0, ran.output
-    assert "bike-demand v1: 700 row(s) in the window, 700 labelled" in ran.output
+    assert "bike-demand v1: 672 row(s) in the window, 672 labelled" in ran.output
     assert "performance.rmse" in ran.output and "drift event" in ran.output
 
     status = cli.invoke(app, ["monitor", "status", "--model", "bike-demand", "--json"])
@@ -209,3 +210,59 @@ def test_report_draws_alert_thresholds_and_version_changes() -> None:
     assert page.count("<svg") == 1 and page.count("<polyline") == 2
     assert "<title>rmse-high: 4.5</title>" in page and "<title>x:" not in page
     assert ">v2</text>" in page and "latest 5 on 100 row(s) of v2" in page
+
+
+def test_a_classifiers_roc_auc_and_log_loss_come_from_its_class_scores(
+    monitor: Monitor, context: Context, hourly: pd.DataFrame, landing: Path
+) -> None:
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.metrics import log_loss, roc_auc_score
+
+    features = ["season", "hr", "workingday", "weathersit", "temp", "hum"]
+    busy = hourly.assign(busy=(hourly["cnt"] > hourly["cnt"].median()).astype(int))
+    busy[[*features, "busy"]].iloc[:3000].to_csv(landing / "a.csv", index=False)
+    project = Project(
+        name="busy-hours",
+        source=str(landing),
+        target="busy",
+        task="classification",
+        model=lambda: HistGradientBoostingClassifier(max_iter=30, random_state=0),
+        monitors=MonitorSpec(window_rows=600),  # the default: the drift policy's 500
+    )
+    result = bootstrap.pipeline_runner(context).run(project)
+    assert result.promoted, result.error
+    model = context.registry.load(project.name, result.model_version or 0)
+    rows = busy.iloc[3000:3600].reset_index(drop=True)
+    writer = PredictionLogWriter(context.artifacts, context.predictions, flush_interval=60)
+    for start in range(0, len(rows), 50):
+        chunk = rows.iloc[start : start + 50][features].reset_index(drop=True)
+        writer.record(project.name, model.version, f"q-{start}", chunk, model.predict(chunk))
+    writer.close()
+    context.feedback.add(
+        [(f"q-{s}", rows["busy"].iloc[s : s + 50].tolist()) for s in range(0, len(rows), 50)],
+        datetime.now(UTC),
+    )
+
+    outcome = monitor.check(project)
+    assert outcome is not None and outcome.labelled == 600
+    proba = model.model.predict_proba(rows[features])
+    assert outcome.performance["roc_auc"] == pytest.approx(roc_auc_score(rows["busy"], proba[:, 1]))
+    assert outcome.performance["log_loss"] == pytest.approx(log_loss(rows["busy"], proba))
+    assert "roc_auc" not in outcome.unavailable
+
+
+def test_a_label_for_an_unknown_request_waits_for_its_prediction(
+    monitor: Monitor, context: Context, project: Project, hourly: pd.DataFrame, trained: int
+) -> None:
+    rows = hourly[hourly["mnth"] == 3].iloc[:672]
+    prepared = project.prepared(rows).reset_index(drop=True)
+    # labels first: no prediction carries these ids yet (a client sent them early, or wrong)
+    label(context, prepared.assign(request_id=[f"req-{24 * (i // 24)}" for i in range(672)]))
+    label(context, pd.DataFrame({"request_id": ["never-served"], "cnt": [1.0]}))
+    early = monitor.check(project)
+    assert early is not None and (early.rows, early.labelled, early.performance) == (0, 0, {})
+
+    serve(context, project, rows, trained)  # the predictions with those ids are logged later
+    outcome = monitor.check(project)
+    assert outcome is not None and outcome.labelled == 672  # joined; the stray label is ignored
+    assert outcome.performance["rmse"] > 0

@@ -5,13 +5,21 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.metrics import accuracy_score, f1_score, mean_absolute_error, r2_score
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import (
+    accuracy_score,
+    f1_score,
+    log_loss,
+    mean_absolute_error,
+    r2_score,
+    roc_auc_score,
+)
 
 from evergreen.errors import InvalidInput
 from evergreen.monitoring.performance import NO_SCORES, errors, performance
 
 
-def test_classification_metrics_and_why_scores_are_missing() -> None:
+def test_classification_metrics_and_why_scores_are_missing_without_probabilities() -> None:
     rng = np.random.default_rng(0)
     label = rng.integers(0, 3, 500)
     predicted = np.where(rng.random(500) < 0.7, label, rng.integers(0, 3, 500))
@@ -23,6 +31,50 @@ def test_classification_metrics_and_why_scores_are_missing() -> None:
     assert found["roc_auc"].value is None and found["roc_auc"].note == NO_SCORES
     assert found["log_loss"].value is None and all(m.rows == 500 for m in found.values())
     assert errors(rows, "classification").sum() == (label != predicted).sum()
+
+
+@pytest.mark.parametrize("classes", [2, 3], ids=["binary", "three-classes"])
+def test_roc_auc_and_log_loss_from_the_models_class_scores(classes: int) -> None:
+    rng = np.random.default_rng(classes)
+    x = rng.normal(size=(600, 4))
+    y = (x[:, 0] * 2 + rng.normal(size=600) > 0).astype(int) + (classes == 3) * (x[:, 1] > 1)
+    model = LogisticRegression().fit(x[:300], y[:300])
+    test = pd.DataFrame(x[300:])
+    rows = pd.DataFrame(
+        {"prediction": model.predict(x[300:]), "label": y[300:].astype(float)}  # JSON floats
+    )
+
+    def scores(_rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        return model.classes_, model.predict_proba(test)
+
+    found = {m.name: m for m in performance(rows, "classification", scores=scores)}
+    proba = model.predict_proba(test)
+    expected_auc = (
+        roc_auc_score(y[300:], proba[:, 1])
+        if classes == 2
+        else roc_auc_score(y[300:], proba, multi_class="ovr")
+    )
+    assert found["roc_auc"].value == pytest.approx(expected_auc)
+    assert found["log_loss"].value == pytest.approx(log_loss(y[300:], proba))
+    assert found["roc_auc"].rows == 300
+
+
+def test_labels_that_are_no_class_of_the_model_are_left_out_and_counted() -> None:
+    classes = np.array(["no", "yes"])
+    proba = np.array([[0.9, 0.1], [0.2, 0.8], [0.4, 0.6], [0.5, 0.5]])
+    rows = pd.DataFrame(
+        {"prediction": ["no", "yes", "yes", "no"], "label": ["no", "yes", "maybe", "yes"]}
+    )
+    found = {
+        m.name: m
+        for m in performance(
+            rows, "classification", ["log_loss"], scores=lambda r: (classes, proba)
+        )
+    }
+    kept = [0, 1, 3]
+    expected = log_loss(["no", "yes", "yes"], proba[kept], labels=classes)
+    assert found["log_loss"].value == pytest.approx(expected) and found["log_loss"].rows == 3
+    assert "1 labels are not classes" in found["log_loss"].note
 
 
 def test_string_classes_compare_as_strings() -> None:

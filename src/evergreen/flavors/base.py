@@ -220,3 +220,13 @@ class LoadedModel:
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
         return self.flavor.predict(self.model, self.signature.conform(frame))
+
+    def class_scores(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray] | None:
+        """The classes and each row's probability per class, for a classifier that gives them
+        (``predict_proba`` and ``classes_``, as scikit-learn's do); None otherwise."""
+        predict_proba = getattr(self.model, "predict_proba", None)
+        classes = getattr(self.model, "classes_", None)
+        if not callable(predict_proba) or classes is None:
+            return None
+        scores = np.asarray(predict_proba(self.signature.conform(frame)), dtype=np.float64)
+        return np.asarray(classes), scores

@@ -42,6 +42,7 @@ detectors that alarmed). Whether a metric value should trigger retraining is not
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -53,6 +54,7 @@ import pandas as pd
 from evergreen.core.clock import Clock, SystemClock
 from evergreen.core.ids import new_id
 from evergreen.errors import InvalidInput
+from evergreen.flavors import LoadedModel
 from evergreen.monitoring.detectors import Adwin, Detector, PageHinkley
 from evergreen.monitoring.drift_monitor import (
     RESULT_KIND,
@@ -60,7 +62,7 @@ from evergreen.monitoring.drift_monitor import (
     input_drift,
     monitored_columns,
 )
-from evergreen.monitoring.performance import errors, performance
+from evergreen.monitoring.performance import Scores, errors, performance
 from evergreen.monitoring.windows import Window, read_window
 from evergreen.pipeline.monitors import DETECTORS, MonitorSpec
 from evergreen.pipeline.project import DriftPolicy, Project
@@ -170,6 +172,7 @@ class Monitor:
         self.events = events
         self.clock = clock or SystemClock()
         self._reference_predictions: dict[tuple[str, int], pd.DataFrame] = {}
+        self._loaded: dict[tuple[str, int], LoadedModel] = {}
 
     def check(self, project: Project, *, raise_events: bool = True) -> MonitorPass | None:
         """One pass over the project's production model; None when it has none."""
@@ -204,6 +207,21 @@ class Monitor:
         self.predictions.add_results(outcome.results)
         return outcome
 
+    def scorer(
+        self, model: str, production: ModelVersionRow
+    ) -> Callable[[pd.DataFrame], Scores | None]:
+        """Class probabilities of logged rows, from the version that answered them (loaded
+        verified once per version)."""
+
+        def scores(rows: pd.DataFrame) -> Scores | None:
+            key = (model, production.version)
+            loaded = self._loaded.get(key)
+            if loaded is None:
+                loaded = self._loaded[key] = self.registry.load(model, production.version)
+            return loaded.class_scores(rows[loaded.signature.input_names])
+
+        return scores
+
     def reference_predictions(self, model: str, production: ModelVersionRow) -> pd.DataFrame:
         """The version's predictions on its own reference sample (loaded through the registry's
         verified load once per version)."""
@@ -211,7 +229,8 @@ class Monitor:
         cached = self._reference_predictions.get(key)
         if cached is None:
             reference = self.registry.reference_features(production)
-            loaded = self.registry.load(model, production.version)
+            loaded = self._loaded.get(key) or self.registry.load(model, production.version)
+            self._loaded[key] = loaded
             cached = _prediction_frame(loaded.predict(reference))
             self._reference_predictions[key] = cached
         return cached
@@ -325,7 +344,15 @@ class _Pass:
     def performance(self, labelled: pd.DataFrame) -> str:
         if len(labelled) < self.spec.min_labels:
             return f"waiting for {self.spec.min_labels} labelled rows (have {len(labelled)})"
-        for metric in performance(labelled, self.project.task, self.spec.metrics):
+        scores = None
+        if self.project.task == "classification":
+            score = self.monitor.scorer(self.outcome.model, self.production)
+            logged = self.window.frame
+
+            def scores(rows: pd.DataFrame) -> Scores | None:
+                return score(logged.loc[rows.index])  # the labelled rows' logged inputs
+
+        for metric in performance(labelled, self.project.task, self.spec.metrics, scores):
             if metric.value is not None:
                 self.add(PERFORMANCE_PREFIX + metric.name, metric.value, metric.rows, {})
             else:
