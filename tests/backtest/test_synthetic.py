@@ -26,6 +26,17 @@ def test_agrawal_and_hyperplane() -> None:
     assert set(plane["y"]) == {0, 1}
 
 
+def test_hyperplane_with_drift_points_changes_concept_not_inputs() -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    frame = synthetic_stream("hyperplane", 4000, drift_at=(2000,), concepts=(0, 1))
+    x, y = frame.drop(columns="y"), frame["y"]
+    model = LogisticRegression().fit(x[:1500], y[:1500])
+    assert model.score(x[1500:2000], y[1500:2000]) > 0.95  # the first hyperplane is learnt
+    assert model.score(x[2000:], y[2000:]) < 0.85  # a new one from row 2,000
+    assert (x[:2000].mean() - x[2000:].mean()).abs().max() < 0.05  # inputs: still uniform
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [

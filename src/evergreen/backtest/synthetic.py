@@ -4,11 +4,13 @@ of the concept-drift literature, to check that a retraining policy reacts as it 
 - ``sea``: SEA concepts (Street & Kim 2001): three features in [0, 10], the class is whether
   ``x1 + x2`` is below a threshold that each variant changes (8, 9, 7, 9.5);
 - ``agrawal``: Agrawal's loan applications, nine features, ten classification functions;
-- ``hyperplane``: a rotating hyperplane (Hulten et al. 2001), drift that never stops.
+- ``hyperplane``: a hyperplane (Hulten et al. 2001) in ten uniform features: the class is which
+  side of it a point lies on.
 
-For ``sea`` and ``agrawal`` the concept switches abruptly at each point of ``drift_at`` (row
-numbers) to the next one of ``concepts``; the inputs keep their distribution, so only the labels
-tell (a pure concept drift). ``hyperplane`` drifts gradually everywhere (``mag_change``).
+At each point of ``drift_at`` (row numbers) the concept switches abruptly to the next one of
+``concepts`` (SEA's variant, Agrawal's function, or for ``hyperplane`` the seed of a new random
+hyperplane); the inputs keep their distribution, so only the labels tell (a pure concept drift).
+``hyperplane`` without drift points rotates gradually everywhere instead (``mag_change``).
 """
 
 from __future__ import annotations
@@ -32,6 +34,10 @@ def _generator(name: str, concept: int, seed: int, noise: float) -> Iterable[Any
         return synth.SEA(variant=concept, noise=noise, seed=seed)
     if name == "agrawal":
         return synth.Agrawal(classification_function=concept, seed=seed, perturbation=noise)
+    if name == "hyperplane":  # one fixed hyperplane per concept
+        return synth.Hyperplane(
+            seed=seed + 1000 * concept, n_features=10, mag_change=0.0, noise_percentage=noise
+        )
     raise InvalidInput(f"unknown generator {name!r}; choose from {', '.join(GENERATORS)}")
 
 
@@ -49,7 +55,7 @@ def synthetic_stream(
     points = sorted(drift_at)
     if any(p <= 0 or p >= rows for p in points):
         raise InvalidInput(f"drift points {points} must lie inside the {rows} rows")
-    if name == "hyperplane":
+    if name == "hyperplane" and not points:
         from river.datasets import synth
 
         plane = synth.Hyperplane(seed=seed, n_features=10, mag_change=mag_change)
