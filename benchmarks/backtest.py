@@ -70,6 +70,9 @@ def shapes() -> None:
         "Agrawal, 12,000 rows, function 0 -> 2 -> 4 at rows 4,000 and 8,000": synthetic_stream(
             "agrawal", 12_000, drift_at=[4_000, 8_000], concepts=(0, 2, 4)
         ),
+        "Hyperplane, 12,000 rows, a new hyperplane at rows 4,000 and 8,000": synthetic_stream(
+            "hyperplane", 12_000, drift_at=[4_000, 8_000], concepts=(0, 1, 2)
+        ),
         "Hyperplane, 12,000 rows, rotating (mag_change 0.001)": synthetic_stream(
             "hyperplane", 12_000
         ),
