@@ -92,20 +92,15 @@ def _status(row: AlertRow) -> str:
 
 
 def _as_dict(row: AlertRow) -> dict[str, Any]:
+    """What notifiers send for the alert, with its delivery record."""
+    from evergreen.monitoring.notifiers.base import alert_payload
+
+    payload = alert_payload(row)
+    del payload["test"]
     return {
-        "id": row.id,
-        "at": row.at.isoformat(),
-        "project": row.project,
-        "model": row.model,
-        "version": row.version,
-        "rule": row.rule,
-        "series": row.series,
-        "feature": row.feature,
-        "value": row.value,
-        "message": row.message,
+        **payload,
         "status": row.status,
         "attempts": row.attempts,
         "deliveries": row.deliveries,
         "delivered_at": row.delivered_at.isoformat() if row.delivered_at else None,
-        "details": row.details,
     }
