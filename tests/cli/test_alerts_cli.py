@@ -119,5 +119,5 @@ def test_alerts_list(new_home: NewHome, make_db: Callable[..., Database]) -> Non
     wrong = home.run("alerts", "list", "--status", "lost")
     assert wrong.returncode == 2
     assert wrong.stderr.strip() == (
-        "error: --status 'lost': expected one of pending, delivered, undelivered"
+        "error: --status 'lost': expected one of pending, delivering, delivered, undelivered"
     )

@@ -8,13 +8,14 @@ from typing import Any
 import pytest
 
 from evergreen.core.ids import new_id
-from evergreen.errors import NotFound
+from evergreen.errors import InvalidInput, NotFound
 from evergreen.store.alerts import AlertRepository
 from evergreen.store.database import Database
 from evergreen.store.predictions import PredictionRepository
 from evergreen.store.tables import AlertRow, MonitorResultRow
 
 T0 = datetime(2026, 11, 27, 8, tzinfo=UTC)
+STALE = T0 - timedelta(minutes=1)  # rounds claimed before this are abandoned
 
 
 def alert(at: datetime = T0, **fields: Any) -> AlertRow:
@@ -67,11 +68,11 @@ def test_delivery_outcomes_and_what_is_left_to_deliver(alerts: AlertRepository) 
                            delivered_at=None)  # fmt: skip
     alerts.record_delivery(done.id, status="delivered", deliveries={"log": {"ok": True}},
                            attempts=1, delivered_at=T0)  # fmt: skip
-    assert [r.id for r in alerts.to_deliver(["bikes"], max_attempts=10)] == [pending.id, failing.id]
-    assert [r.id for r in alerts.to_deliver(None, max_attempts=10)] == [
+    assert [r.id for r in alerts.to_deliver(["bikes"], 10, STALE)] == [pending.id, failing.id]
+    assert [r.id for r in alerts.to_deliver(None, 10, STALE)] == [
         pending.id, failing.id, other.id
     ]  # fmt: skip
-    assert [r.id for r in alerts.to_deliver(["bikes"], max_attempts=1)] == [pending.id]
+    assert [r.id for r in alerts.to_deliver(["bikes"], 1, STALE)] == [pending.id]
     stored = alerts.get(failing.id)
     assert (stored.status, stored.attempts, stored.deliveries) == ("undelivered", 1, outcome)
     assert alerts.get(done.id).delivered_at == T0
@@ -113,9 +114,35 @@ def test_series_tail_reads_one_series_newest_first_skipping_thin_results(
 
 def test_a_delivery_round_is_claimed_once(alerts: AlertRepository) -> None:
     row = alerts.add(alert(T0))
-    assert alerts.claim(row.id, attempts=0)
-    assert not alerts.claim(row.id, attempts=0)  # another controller saw the same row
-    assert alerts.get(row.id).attempts == 1
+    assert alerts.claim(row.id, 0, T0, STALE)
+    assert not alerts.claim(row.id, 0, T0, STALE)  # another controller saw the same row
+    stored = alerts.get(row.id)
+    assert (stored.attempts, stored.status, stored.claimed_at) == (1, "delivering", T0)
     alerts.record_delivery(row.id, status="delivered", deliveries={}, attempts=1,
                            delivered_at=T0)  # fmt: skip
-    assert not alerts.claim(row.id, attempts=1)  # nothing left to deliver
+    assert not alerts.claim(row.id, 1, T0, STALE)  # nothing left to deliver
+
+
+def test_a_round_in_flight_is_not_claimed_again_until_it_is_abandoned(
+    alerts: AlertRepository,
+) -> None:
+    row = alerts.add(alert(T0))
+    assert alerts.claim(row.id, 0, T0, STALE)
+    # a controller that lists alerts after the claim sees attempts 1 and must not start round 2
+    assert alerts.to_deliver(["bikes"], 10, STALE) == []
+    assert not alerts.claim(row.id, 1, T0 + timedelta(seconds=5), STALE)
+    # the claimer died: once its claim is older than the stale bound, the round is taken over
+    later = T0 + timedelta(minutes=2)
+    assert [r.id for r in alerts.to_deliver(["bikes"], 10, later - timedelta(minutes=1))] == [
+        row.id
+    ]
+    assert alerts.claim(row.id, 1, later, later - timedelta(minutes=1))
+    assert (alerts.get(row.id).attempts, alerts.get(row.id).claimed_at) == (2, later)
+
+
+def test_a_round_ends_delivered_or_undelivered(alerts: AlertRepository) -> None:
+    row = alerts.add(alert(T0))
+    with pytest.raises(InvalidInput, match="ends delivered or undelivered, not 'delivering'"):
+        alerts.record_delivery(row.id, status="delivering", deliveries={}, attempts=1,
+                               delivered_at=None)  # fmt: skip
+    assert alerts.get(row.id).status == "pending"

@@ -15,7 +15,12 @@ if TYPE_CHECKING:
 
 app = typer.Typer(help="Alerts and notifiers.", no_args_is_help=True)
 
-STATUSES = ("pending", "delivered", "undelivered")
+STATUSES = (
+    "pending",
+    "delivering",
+    "delivered",
+    "undelivered",
+)  # store.alerts.STATUSES, not imported: keeps the CLI start light
 
 
 @app.command("list")
@@ -23,7 +28,10 @@ STATUSES = ("pending", "delivered", "undelivered")
 def list_alerts(
     project: Annotated[str | None, typer.Option(help="Only this project's alerts.")] = None,
     status: Annotated[
-        str | None, typer.Option(help="Only alerts in this state: pending, delivered, undelivered.")
+        str | None,
+        typer.Option(
+            help="Only alerts in this state: pending, delivering, delivered, undelivered."
+        ),
     ] = None,
     since: Annotated[
         str | None, typer.Option(help="Only alerts this recent: 90m, 6h, 2d, 1w.")

@@ -149,9 +149,7 @@ class AlertEngine:
         """Run a delivery round for the alerts of ``projects`` that are still pending or
         undelivered, whose wait since their last round is over; returns them as stored now."""
         by_name = {p.name: p for p in projects}
-        now = self.clock.now()
-        stored = self.alerts.to_deliver(list(by_name), self.delivery.max_attempts)
-        due = [row for row in stored if self.delivery.due(row, now)]
+        due = self.delivery.pending(list(by_name), self.clock.now())
         return self.delivery.deliver(due, by_name) if due else []
 
 

@@ -1,9 +1,11 @@
 """Alerts that rules raised, with what happened to their delivery, and the read of a monitor
 series that rule evaluation needs (its newest passes).
 
-An alert is stored ``pending`` before any notifier is tried; each delivery round then records
-every notifier's outcome in ``deliveries`` and sets the status: ``delivered`` once every notifier
-took it, ``undelivered`` while one still fails.
+An alert is stored ``pending`` before any notifier is tried; a delivery round is claimed first
+(``delivering``, with ``claimed_at``), then records every notifier's outcome in ``deliveries``
+and sets the status: ``delivered`` once every notifier took it, ``undelivered`` while one still
+fails. A round whose controller died is ``delivering`` still; it may be claimed again once its
+claim is older than the caller's ``stale_before``.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from evergreen.errors import InvalidInput, NotFound
 from evergreen.store.database import Database
 from evergreen.store.tables import AlertRow, MonitorResultRow
 
-STATUSES = ("pending", "delivered", "undelivered")
+STATUSES = ("pending", "delivering", "delivered", "undelivered")
+OPEN = ("pending", "undelivered")
 
 
 class AlertRepository:
@@ -48,29 +51,32 @@ class AlertRepository:
             query = query.order_by(AlertRow.at.desc(), AlertRow.id.desc()).limit(1)
             return s.scalars(query).first()
 
-    def to_deliver(self, projects: list[str] | None, max_attempts: int) -> list[AlertRow]:
-        """Alerts not delivered yet (pending, or undelivered with attempts left), oldest first."""
+    def to_deliver(
+        self, projects: list[str] | None, max_attempts: int, stale_before: datetime
+    ) -> list[AlertRow]:
+        """Alerts not delivered yet, oldest first: pending, undelivered with rounds left, or
+        in a round claimed before ``stale_before`` (its controller died)."""
         with self.db.session() as s:
             query = sa.select(AlertRow).where(
-                AlertRow.status.in_(("pending", "undelivered")),
-                AlertRow.attempts < max_attempts,
+                _claimable(stale_before), AlertRow.attempts < max_attempts
             )
             if projects is not None:
                 query = query.where(AlertRow.project.in_(projects))
             return list(s.scalars(query.order_by(AlertRow.at, AlertRow.id)))
 
-    def claim(self, alert_id: str, attempts: int) -> bool:
-        """Start delivery round ``attempts + 1`` of an alert seen with ``attempts`` rounds;
-        False when another controller started that round first (one conditional UPDATE)."""
+    def claim(self, alert_id: str, attempts: int, now: datetime, stale_before: datetime) -> bool:
+        """Start delivery round ``attempts + 1`` of an alert seen with ``attempts`` rounds: it
+        is ``delivering`` from ``now``. False when another controller claimed it first, or its
+        round is in flight (claimed at or after ``stale_before``): one conditional UPDATE."""
         with self.db.session() as s:
             claimed = s.execute(
                 sa.update(AlertRow)
                 .where(
                     AlertRow.id == alert_id,
                     AlertRow.attempts == attempts,
-                    AlertRow.status != "delivered",
+                    _claimable(stale_before),
                 )
-                .values(attempts=attempts + 1)
+                .values(attempts=attempts + 1, status="delivering", claimed_at=now)
             )
             count: int = getattr(claimed, "rowcount", 0)
             return count == 1
@@ -85,8 +91,8 @@ class AlertRepository:
         delivered_at: datetime | None,
     ) -> AlertRow:
         """Store the outcome of a delivery round."""
-        if status not in STATUSES:
-            raise InvalidInput(f"alert status {status!r} is not one of {STATUSES}")
+        if status not in ("delivered", "undelivered"):
+            raise InvalidInput(f"a delivery round ends delivered or undelivered, not {status!r}")
         with self.db.session() as s:
             row = s.get(AlertRow, alert_id)
             if row is None:
@@ -143,3 +149,11 @@ class AlertRepository:
                 query = query.where(AlertRow.at >= since)
             query = query.order_by(AlertRow.at.desc(), AlertRow.id.desc()).limit(limit)
             return list(s.scalars(query))
+
+
+def _claimable(stale_before: datetime) -> sa.ColumnElement[bool]:
+    """Open for a new round: pending, undelivered, or delivering since before ``stale_before``."""
+    return sa.or_(
+        AlertRow.status.in_(OPEN),
+        sa.and_(AlertRow.status == "delivering", AlertRow.claimed_at < stale_before),
+    )

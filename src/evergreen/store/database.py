@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 MIGRATIONS = Path(__file__).parent / "migrations"
 # The newest migration's revision: a schema at this revision needs no upgrade. Update it with
 # every new migration (tests/store/test_schema_check.py checks it against the scripts).
-HEAD_REVISION = "0007"
+HEAD_REVISION = "0008"
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

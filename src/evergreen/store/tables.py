@@ -294,8 +294,9 @@ class MonitorResultRow(Base):
 class AlertRow(Base):
     """An alert a rule raised, with what happened to its delivery.
 
-    ``status``: ``pending`` (not tried yet), ``delivered`` (every notifier took it),
-    ``undelivered`` (some notifier still failed after its retries; ``deliveries`` says which).
+    ``status``: ``pending`` (not tried yet), ``delivering`` (a round claimed at ``claimed_at``
+    is in flight), ``delivered`` (every notifier took it), ``undelivered`` (some notifier still
+    failed after its retries; ``deliveries`` says which).
     """
 
     __tablename__ = "alerts"
@@ -314,6 +315,7 @@ class AlertRow(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     deliveries: Mapped[dict[str, Any]]  # notifier name -> {"ok": bool, "error": str|None, ...}
     delivered_at: Mapped[datetime | None]
+    claimed_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class RolloutRow(Base):

@@ -66,14 +66,25 @@ class Delivery:
         due: bool = now >= max(tried) + wait
         return due
 
+    def stale_before(self, now: datetime) -> datetime:
+        """A round claimed before this is abandoned: its controller died (a live one records
+        its round within ``budget``)."""
+        return now - 2 * self.budget
+
+    def pending(self, projects: list[str], now: datetime) -> list[AlertRow]:
+        """The alerts of ``projects`` whose next round may start at ``now``, oldest first."""
+        stored = self.alerts.to_deliver(projects, self.max_attempts, self.stale_before(now))
+        return [row for row in stored if self.due(row, now)]
+
     def deliver(self, rows: list[AlertRow], projects: Mapping[str, Project]) -> list[AlertRow]:
         """One round for ``rows`` (each of a project in ``projects``); the alerts this round
         claimed, as stored after it."""
         round_ = _Round(deadline=time.monotonic() + self.budget.total_seconds())
         delivered = []
         for row in rows:
-            if not self.alerts.claim(row.id, row.attempts):
-                continue  # another controller runs this round
+            now = self.clock.now()
+            if not self.alerts.claim(row.id, row.attempts, now, self.stale_before(now)):
+                continue  # another controller runs this round, or ran it already
             row.attempts += 1
             delivered.append(self._deliver_one(row, projects[row.project], round_))
         return delivered
