@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -10,6 +11,7 @@ import pytest
 
 from evergreen.errors import Unavailable
 from evergreen.serving.batching import BatchingSpec, MicroBatcher
+from evergreen.serving.frames import stack_frames
 
 
 class Recorder:
@@ -18,11 +20,13 @@ class Recorder:
     def __init__(self, delay: float = 0.0) -> None:
         self.delay = delay
         self.calls: list[int] = []
+        self.threads: list[str] = []
         self.lock = threading.Lock()
 
     def __call__(self, frame: pd.DataFrame) -> np.ndarray:
         with self.lock:
             self.calls.append(len(frame))
+            self.threads.append(threading.current_thread().name)
         time.sleep(self.delay)
         if (frame["x"] < 0).any():
             raise ValueError("negative x")
@@ -109,3 +113,87 @@ def test_batches_are_reported_to_the_observer() -> None:
         f.result()
     batcher.close()
     assert sum(r for r, _ in seen) == 10 and sum(rows for _, rows in seen) == 20
+
+
+def test_a_lone_request_to_a_fast_model_is_predicted_on_the_event_loop() -> None:
+    model = Recorder()
+    batcher = MicroBatcher(model, BatchingSpec(max_batch_rows=64), name="fast")
+    seen: list[tuple[int, int]] = []
+    batcher.observer = lambda requests, rows, _s: seen.append((requests, rows))
+
+    async def one_at_a_time() -> list[float]:
+        outputs = [await batcher.predict_async(frame(float(i)), alone=True) for i in range(4)]
+        return [float(o[0]) for o in outputs]
+
+    assert asyncio.run(one_at_a_time()) == [0.0, 2.0, 4.0, 6.0]
+    # the first is measured by the worker; the model is fast, so the rest skip the hand-off
+    assert model.threads[0] == "evergreen-batch-fast"
+    assert model.threads[1:] == [threading.main_thread().name] * 3
+    assert seen == [(1, 1)] * 4  # inline predicts are observed like batches
+    batcher.close()
+
+
+def test_requests_that_are_not_alone_are_batched_by_the_worker() -> None:
+    model = Recorder(delay=0.005)
+    batcher = MicroBatcher(model, BatchingSpec(max_batch_rows=64, inline_under=1.0), name="b")
+
+    async def together() -> list[np.ndarray]:
+        await batcher.predict_async(frame(0.0), alone=True)  # measured: fast enough for inline
+        return await asyncio.gather(*(batcher.predict_async(frame(float(i))) for i in range(20)))
+
+    results = asyncio.run(together())
+    assert [float(r[0]) for r in results] == [2.0 * i for i in range(20)]
+    assert threading.main_thread().name not in model.threads
+    assert len(model.calls) < 1 + 20  # grouped
+    batcher.close()
+
+
+def test_a_slow_model_or_inline_under_0_always_uses_the_worker() -> None:
+    for model, spec in [
+        (Recorder(delay=0.01), BatchingSpec(max_batch_rows=64, inline_under=0.002)),
+        (Recorder(), BatchingSpec(max_batch_rows=64, inline_under=0.0)),
+    ]:
+        batcher = MicroBatcher(model, spec, name="w")
+
+        async def one_at_a_time(batcher: MicroBatcher = batcher) -> None:
+            for i in range(3):
+                await batcher.predict_async(frame(float(i)), alone=True)
+
+        asyncio.run(one_at_a_time())
+        assert model.threads == ["evergreen-batch-w"] * 3
+        batcher.close()
+
+
+def test_an_inline_predict_that_fails_raises_to_its_caller_only() -> None:
+    model = Recorder()
+    batcher = MicroBatcher(model, BatchingSpec(max_batch_rows=64), name="f")
+
+    async def run() -> float:
+        await batcher.predict_async(frame(1.0), alone=True)
+        with pytest.raises(ValueError, match="negative x"):
+            await batcher.predict_async(frame(-1.0), alone=True)
+        return float((await batcher.predict_async(frame(3.0), alone=True))[0])
+
+    assert asyncio.run(run()) == 6.0
+    assert model.threads[1] == threading.main_thread().name  # the failing one ran inline
+    batcher.close()
+
+
+def test_stack_frames_matches_pandas_concat() -> None:
+    columns = pd.Index(["a", "b"])
+    floats = [pd.DataFrame(np.full((n, 2), float(n)), columns=columns) for n in (1, 3, 2)]
+    stacked = stack_frames(floats)
+    pd.testing.assert_frame_equal(stacked, pd.concat(floats, ignore_index=True))
+    assert stacked.columns is columns
+    mixed = [pd.DataFrame({"a": [1], "b": [0.5]}), pd.DataFrame({"a": [2], "b": [1.5]})]
+    kept = stack_frames(mixed)  # one column int, one float: their dtypes are kept
+    pd.testing.assert_frame_equal(kept, pd.concat(mixed, ignore_index=True))
+    assert kept["a"].dtype == np.int64
+    reordered = [pd.DataFrame({"a": [1.0], "b": [2.0]}), pd.DataFrame({"b": [4.0], "a": [3.0]})]
+    pd.testing.assert_frame_equal(
+        stack_frames(reordered), pd.DataFrame({"a": [1.0, 3.0], "b": [2.0, 4.0]})
+    )
+    text = [pd.DataFrame({"a": ["x"]}), pd.DataFrame({"a": ["y"]})]
+    pd.testing.assert_frame_equal(stack_frames(text), pd.DataFrame({"a": ["x", "y"]}))
+    ints = [pd.DataFrame({"a": [1]}), pd.DataFrame({"a": [2.5]})]  # int64 then float64
+    pd.testing.assert_frame_equal(stack_frames(ints), pd.DataFrame({"a": [1.0, 2.5]}))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Literal
@@ -168,6 +169,14 @@ class Flavor(ABC):
     def predict(self, model: Any, features: pd.DataFrame) -> np.ndarray:
         result: np.ndarray = np.asarray(model.predict(features))
         return result
+
+    def array_predict(
+        self, model: Any, signature: Signature
+    ) -> Callable[[np.ndarray], np.ndarray] | None:
+        """A predict that takes conformed rows as one 2-D array (columns in signature order),
+        where that is cheaper than a frame and may give the same outputs; None where not (the
+        default). The serving loader checks the outputs match on real rows before using it."""
+        return None
 
     def params(self, model: Any) -> dict[str, Any]:
         """The model's hyper-parameters as the registry records them: JSON values, anything

@@ -8,12 +8,15 @@ by ``onnx_runtime.column_inputs``.
 
 from __future__ import annotations
 
+import copy
 import io
 import re
 import warnings
 import zipfile
+from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from evergreen.errors import IntegrityFailure
@@ -51,6 +54,26 @@ class SklearnFlavor(Flavor):
 
         return isinstance(model, BaseEstimator) and _trusted(model)
 
+    def array_predict(
+        self, model: Any, signature: Signature
+    ) -> Callable[[np.ndarray], np.ndarray] | None:
+        """``predict`` on the rows' values, for numeric inputs in the order the model was fitted
+        on (its ``feature_names_in_``, when it has them): scikit-learn then skips its per-call
+        checks of a DataFrame's columns and dtypes, about 1.5 ms of a 1-row request. It runs on
+        a shallow copy that does not know the column names, so that scikit-learn has no reason
+        to warn that an array has none."""
+        fitted = getattr(model, "feature_names_in_", None)
+        if any(c.dtype == "string" for c in signature.inputs):
+            return None
+        if fitted is not None and [str(n) for n in fitted] != signature.input_names:
+            return None
+        predict = _nameless(model).predict
+
+        def on_array(rows: np.ndarray) -> np.ndarray:
+            return np.asarray(predict(rows))
+
+        return on_array
+
     def export_onnx(self, model: Any, signature: Signature, sample: pd.DataFrame) -> OnnxExport:
         return onnx_runtime.converted(
             lambda: _skl2onnx(model, signature), "skl2onnx", self, model, signature, sample
@@ -82,6 +105,20 @@ def _skl2onnx(model: Any, signature: Signature) -> bytes:
             proto = onnx_runtime.column_inputs(proto, signature.input_names)
     data: bytes = proto.SerializeToString()
     return data
+
+
+def _nameless(model: Any) -> Any:
+    """A shallow copy of ``model`` (sharing its fitted arrays) without ``feature_names_in_``; of
+    a pipeline, with its first step so (the later steps see the first one's arrays)."""
+    from sklearn.pipeline import Pipeline
+
+    clone = copy.copy(model)
+    if isinstance(model, Pipeline) and model.steps:
+        name, first = model.steps[0]
+        clone.steps = [(name, _nameless(first)), *model.steps[1:]]
+    elif hasattr(clone, "__dict__"):
+        clone.__dict__.pop("feature_names_in_", None)
+    return clone
 
 
 def _trusted(model: Any) -> bool:

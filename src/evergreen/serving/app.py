@@ -31,6 +31,7 @@ from evergreen.serving.endpoints import Endpoints
 from evergreen.serving.errors import install_error_handlers
 from evergreen.serving.experiment import judge_endpoint
 from evergreen.serving.gateway import Gateway
+from evergreen.serving.in_flight import InFlight, InFlightMiddleware
 from evergreen.serving.limits import LimitsMiddleware
 from evergreen.serving.loader import ModelLoader, ServedModel
 from evergreen.serving.metrics import GatewayMetrics
@@ -143,7 +144,8 @@ def create_app(
         poll_interval=config.poll_interval,
         on_load=loaded,
     )
-    gateway = Gateway(cache, log_writer, metrics)
+    in_flight = InFlight()
+    gateway = Gateway(cache, log_writer, metrics, in_flight=in_flight)
     endpoints = Endpoints(EndpointRepository(db), registry, registry.clock)
     feedback = FeedbackRepository(db)
     if verdict is None and log_writer is not None:
@@ -209,4 +211,5 @@ def create_app(
         inference_token=config.inference_token,
     )
     app.add_middleware(AccessLogMiddleware)
+    app.add_middleware(InFlightMiddleware, counter=in_flight)
     return app

@@ -8,6 +8,12 @@ never waits; ``max_wait`` lets the worker wait a little longer for company when 
 short, but never longer than the ``latency_target`` leaves after the predict time it has seen,
 and only while requests arrive together (the last batch held more than one): one client sending
 one request at a time never waits.
+
+A request that is the only one in flight (the caller says so: ``alone``) and finds the batcher
+idle (nothing queued, nothing predicting, the last batch a lone request), for a model whose
+predict has taken at most ``inline_under``, is predicted at once on the caller's thread, the
+event loop: two thread hand-offs cost more than such a predict. Requests that arrive together
+are never alone, and are batched as before.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from evergreen.errors import Unavailable
+from evergreen.serving.frames import stack_frames
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +46,7 @@ class BatchingSpec:
     max_wait: float = 0.0
     latency_target: float = 0.050
     max_queue_rows: int = 100_000
+    inline_under: float = 0.002  # 0: every request goes through the worker thread
 
     @property
     def enabled(self) -> bool:
@@ -73,8 +81,10 @@ class MicroBatcher:
         self._queued_rows = 0
         self._cond = threading.Condition()
         self._closed = False
-        self._predict_seconds = 0.0  # exponentially weighted, per batch
+        self._predict_seconds = 0.0  # exponentially weighted, per batch (the first one as is)
         self._last_requests = 0  # requests in the last batch (0: none yet)
+        self._busy = 0  # predicts running now (the worker's, and inline ones)
+        self._predicts = 0  # predicts measured so far
         self._thread = threading.Thread(
             target=self._run, name=f"evergreen-batch-{name}", daemon=True
         )
@@ -101,8 +111,42 @@ class MicroBatcher:
             self._cond.notify()
         return future
 
-    async def predict_async(self, frame: pd.DataFrame) -> np.ndarray:
+    async def predict_async(self, frame: pd.DataFrame, *, alone: bool = False) -> np.ndarray:
+        """``frame``'s outputs: batched by the worker, or predicted here when ``alone`` (no
+        other request in flight) and the model is fast and idle (see the module doc)."""
+        if alone and self._claim_inline():
+            return self._predict_inline(frame)
         return await asyncio.wrap_future(self.submit(frame))
+
+    def _claim_inline(self) -> bool:
+        """Whether a request may be predicted on the caller's thread now (see the module doc);
+        if so, it counts as a running predict until ``_predict_inline`` ends."""
+        spec = self.spec
+        with self._cond:
+            if (
+                self._closed
+                or self._queue
+                or self._busy
+                or self._last_requests != 1  # none measured yet, or requests arrive together
+                or self._predict_seconds > spec.inline_under
+            ):
+                return False
+            self._busy += 1
+            return True
+
+    def _predict_inline(self, frame: pd.DataFrame) -> np.ndarray:
+        started = time.perf_counter()
+        try:
+            return np.asarray(self.predict(frame))
+        finally:
+            seconds = time.perf_counter() - started
+            with self._cond:
+                self._busy -= 1
+                self._measured(seconds)
+                if self._queue:
+                    self._cond.notify()
+            if self.observer is not None:
+                self.observer(1, len(frame), seconds)
 
     def close(self) -> None:
         """Finish what is queued, then stop the worker."""
@@ -155,12 +199,21 @@ class MicroBatcher:
         live = [item for item in batch if item.future.set_running_or_notify_cancel()]
         if not live:
             return
+        with self._cond:
+            self._busy += 1
+        try:
+            self._predict_live(live)
+        finally:
+            with self._cond:
+                self._busy -= 1
+
+    def _predict_live(self, live: list[_Item]) -> None:
         started = time.perf_counter()
         try:
             if len(live) == 1:
                 outputs = [np.asarray(self.predict(live[0].frame))]
             else:
-                frame = _concat([item.frame for item in live])
+                frame = stack_frames([item.frame for item in live])
                 outputs = _split(np.asarray(self.predict(frame)), [len(i.frame) for i in live])
         except BaseException as exc:  # each caller gets the error of the batch it was in
             if len(live) > 1:
@@ -170,11 +223,20 @@ class MicroBatcher:
             return
         finally:
             seconds = time.perf_counter() - started
-            self._predict_seconds = 0.8 * self._predict_seconds + 0.2 * seconds
+            with self._cond:
+                self._measured(seconds)
         for item, output in zip(live, outputs, strict=True):
             item.future.set_result(output)
         if self.observer is not None:
             self.observer(len(live), sum(len(i.frame) for i in live), seconds)
+
+    def _measured(self, seconds: float) -> None:
+        """Fold one predict's time into the average (with ``_cond`` held)."""
+        if self._predicts == 0:
+            self._predict_seconds = seconds
+        else:
+            self._predict_seconds = 0.8 * self._predict_seconds + 0.2 * seconds
+        self._predicts += 1
 
     def _one_by_one(self, items: list[_Item]) -> None:
         """A batch failed: predict each request alone, so one bad request fails only itself."""
@@ -183,19 +245,6 @@ class MicroBatcher:
                 item.future.set_result(np.asarray(self.predict(item.frame)))
             except BaseException as exc:
                 item.future.set_exception(exc)
-
-
-def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
-    """The frames one under the other; numeric frames of one dtype are stacked as one block."""
-    first = frames[0]
-    dtypes = set(first.dtypes)
-    if (
-        len(dtypes) == 1
-        and next(iter(dtypes)).kind in "biuf"
-        and all(f.columns.equals(first.columns) and set(f.dtypes) == dtypes for f in frames)
-    ):
-        return pd.DataFrame(np.vstack([f.to_numpy() for f in frames]), columns=first.columns)
-    return pd.concat(frames, ignore_index=True)
 
 
 def _split(outputs: np.ndarray, counts: list[int]) -> list[np.ndarray]:

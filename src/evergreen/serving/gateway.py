@@ -19,6 +19,7 @@ import pandas as pd
 
 from evergreen.errors import EvergreenError, InvalidInput
 from evergreen.flavors.base import LoadedModel
+from evergreen.serving.in_flight import InFlight
 from evergreen.serving.loader import ServedModel
 from evergreen.serving.metrics import GatewayMetrics
 from evergreen.serving.model_cache import ModelCache, ServedShadow
@@ -52,8 +53,11 @@ class Gateway:
         cache: ModelCache,
         log_writer: PredictionLogWriter | None = None,
         metrics: GatewayMetrics | None = None,
+        *,
+        in_flight: InFlight | None = None,
     ) -> None:
         self.cache = cache
+        self.in_flight = in_flight
         self.log_writer = log_writer
         self.metrics = metrics or GatewayMetrics()
         self._shadow_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="evergreen-shadow")
@@ -98,7 +102,8 @@ class Gateway:
             self.count_error(route, protocol, 400)
             raise
         try:
-            outputs = await route.served.predict_async(inputs)
+            alone = self.in_flight is not None and self.in_flight.alone
+            outputs = await route.served.predict_async(inputs, alone=alone)
         except (ValueError, TypeError) as exc:
             self.count_error(route, protocol, 400)
             message = f"model {model.name}:{model.version} cannot predict on this input: {exc}"

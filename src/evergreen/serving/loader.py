@@ -3,9 +3,11 @@ its micro-batcher.
 
 A version with a verified ONNX export is served by ONNX Runtime when, on the version's stored
 reference rows, the export's outputs still match the model's own (checked again at load, not
-taken on trust); otherwise by its flavor. Before a version takes traffic it predicts once on
-those rows, so the first request pays no lazy initialisation, and a version that cannot predict
-on its own training sample is refused (the version before it keeps serving).
+taken on trust); otherwise by its flavor, on the rows' values rather than a frame where the
+flavor offers that and the outputs are the same (``array_path``). Before a version takes
+traffic it predicts once on those rows, so the first request pays no lazy initialisation, and a
+version that cannot predict on its own training sample is refused (the version before it keeps
+serving).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import pandas as pd
 from evergreen.errors import EvergreenError, IntegrityFailure, InvalidState
 from evergreen.flavors.base import LoadedModel
 from evergreen.registry import Registry
+from evergreen.serving.array_path import ArrayPath
 from evergreen.serving.batching import BatchingSpec, BatchObserver, MicroBatcher
 
 log = logging.getLogger(__name__)
@@ -43,10 +46,11 @@ class ServedModel:
     def key(self) -> tuple[str, int]:
         return (self.model.name, self.model.version)
 
-    async def predict_async(self, frame: pd.DataFrame) -> np.ndarray:
-        """Outputs for rows that already conform to the signature (batched when enabled)."""
+    async def predict_async(self, frame: pd.DataFrame, *, alone: bool = False) -> np.ndarray:
+        """Outputs for rows that already conform to the signature (batched when enabled;
+        ``alone``: the only request in flight, see ``MicroBatcher.predict_async``)."""
         if self.batcher is not None:
-            return await self.batcher.predict_async(frame)
+            return await self.batcher.predict_async(frame, alone=alone)
         return await asyncio.to_thread(self.predict, frame)
 
     def close(self) -> None:
@@ -111,13 +115,25 @@ class ModelLoader:
         device = model.flavor.device(model.model)
         if device != "cpu":
             return native, f"native-{device}"  # a GPU beats ONNX Runtime on the CPU
-        if not self.onnx or sample is None or model.flavor.name == "onnx":
+        onnx = self._onnx_path(model, sample)
+        if onnx is not None:
+            return onnx, "onnxruntime"
+        on_array = model.flavor.array_predict(model.model, model.signature)
+        if on_array is None:
             return native, "native"
+        # checked on the warm-up rows, or on the first request when there are none
+        return ArrayPath(native, on_array, f"{model.name}:{model.version}"), "native"
+
+    def _onnx_path(
+        self, model: LoadedModel, sample: pd.DataFrame | None
+    ) -> Callable[[pd.DataFrame], np.ndarray] | None:
+        if not self.onnx or sample is None or model.flavor.name == "onnx":
+            return None
         from evergreen.flavors import onnx_runtime
 
         row = self.registry.get_version(model.name, model.version)
         if "sha256" not in row.exports.get("onnx", {}) or not onnx_runtime.onnx_installed():
-            return native, "native"
+            return None
         data = self.registry.export(model.name, model.version, "onnx")
         check = onnx_runtime.verified(
             data, model.flavor, model.model, model.signature, sample.head(WARM_ROWS)
@@ -126,11 +142,11 @@ class ModelLoader:
             log.warning(
                 "%s:%d: the ONNX export is not used: %s", model.name, model.version, check.reason
             )
-            return native, "native"
+            return None
         session = onnx_runtime.session(check.data)
         columns = model.signature.input_names
 
         def fast(frame: pd.DataFrame) -> np.ndarray:
             return np.asarray(onnx_runtime.run(session, frame, columns))
 
-        return fast, "onnxruntime"
+        return fast

@@ -29,6 +29,7 @@ import pyarrow.parquet as pq
 from evergreen.core.clock import Clock, SystemClock
 from evergreen.core.ids import new_id
 from evergreen.errors import InvalidState
+from evergreen.serving.frames import stack_frames
 from evergreen.store.artifacts import ArtifactStore
 from evergreen.store.predictions import PredictionRepository
 from evergreen.store.tables import PredictionSegmentRow
@@ -181,7 +182,7 @@ class PredictionLogWriter:
 def _segment_frame(records: list[_Record]) -> pd.DataFrame:
     """One frame for many requests of one model version (their inputs share the signature)."""
     counts = [len(r.inputs) for r in records]
-    inputs = pd.concat([r.inputs for r in records], ignore_index=True)
+    inputs = stack_frames([r.inputs for r in records])
     inputs.columns = pd.Index([f"input.{c}" if c in RESERVED else str(c) for c in inputs.columns])
     head: dict[str, object] = {
         "request_id": pd.array(np.repeat([r.request_id for r in records], counts), "string"),

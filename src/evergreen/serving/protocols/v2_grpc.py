@@ -140,15 +140,22 @@ Handler = TypeVar("Handler", bound=Callable[..., Awaitable[Any]])
 
 
 def _answers(method: Handler) -> Handler:
-    """Turn evergreen errors into gRPC status codes, the message as the details."""
+    """Turn evergreen errors into gRPC status codes, the message as the details; count the
+    call in the gateway's requests in flight."""
 
     @wraps(method)
     async def wrapper(self: _Servicer, request: Any, context: Any) -> Any:
+        in_flight = self.gateway.in_flight  # gRPC calls count as requests in flight too
+        if in_flight is not None:
+            in_flight.count += 1
         try:
             return await method(self, request, context)
         except EvergreenError as exc:
             code = next((c for kind, c in _CODES if isinstance(exc, kind)), "INTERNAL")
             await context.abort(getattr(self.grpc.StatusCode, code), str(exc))
+        finally:
+            if in_flight is not None:
+                in_flight.count -= 1
 
     return wrapper  # type: ignore[return-value]
 
