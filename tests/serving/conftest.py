@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import io
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -11,7 +12,7 @@ import pytest
 from sklearn.linear_model import LinearRegression, LogisticRegression
 
 from evergreen.bootstrap import Context
-from evergreen.flavors import Signature
+from evergreen.flavors import Signature, get_flavor
 from evergreen.flavors.base import Task
 from evergreen.serving import (
     GatewayConfig,
@@ -161,3 +162,29 @@ def matrix_request(frame: pd.DataFrame, **extra: Any) -> dict[str, Any]:
         ],
         **extra,
     }
+
+
+def register_rentals(
+    context: Context, model: Any, *, export_of: Any = None, reference: bool = True
+) -> int:
+    """Register ``model`` as a version of ``rentals`` (on ``numeric_data(0)``), with its
+    reference rows unless ``reference`` is False and an ONNX export of ``export_of`` if given."""
+    features, target = numeric_data(0)
+    signature = Signature.infer(features, target, "regression")
+    baseline: dict[str, Any] = {}
+    if reference:
+        buffer = io.BytesIO()
+        features.to_parquet(buffer)
+        baseline["reference_sha256"] = context.artifacts.put_bytes(buffer.getvalue()).sha256
+    exports: dict[str, bytes | str] = {}
+    if export_of is not None:
+        export = get_flavor("sklearn").export_onnx(export_of, signature, features.head(50))
+        assert export.data is not None, export.reason
+        exports["onnx"] = export.data
+    registry = context.registry
+    registry.ensure_model("rentals", task="regression", target="rentals", actor="test")
+    row = registry.register(
+        "rentals", model, flavor="sklearn", signature=signature, actor="test",
+        baseline=baseline, exports=exports,
+    )  # fmt: skip
+    return row.version

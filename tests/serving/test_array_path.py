@@ -3,10 +3,8 @@ the version's reference rows at load, or on the first request when it has none."
 
 from __future__ import annotations
 
-import io
 import logging
 import warnings
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -22,22 +20,7 @@ from evergreen.serving.array_path import ArrayPath, same_outputs, values
 from evergreen.serving.loader import ModelLoader
 
 from .conftest import numeric_data
-
-
-def register(context: Context, model: Any, *, reference: bool) -> int:
-    features, target = numeric_data(0)
-    signature = Signature.infer(features, target, "regression")
-    baseline: dict[str, Any] = {}
-    if reference:
-        buffer = io.BytesIO()
-        features.to_parquet(buffer)
-        baseline["reference_sha256"] = context.artifacts.put_bytes(buffer.getvalue()).sha256
-    registry = context.registry
-    registry.ensure_model("rentals", task="regression", target="rentals", actor="test")
-    row = registry.register(
-        "rentals", model, flavor="sklearn", signature=signature, actor="test", baseline=baseline
-    )
-    return row.version
+from .conftest import register_rentals as register
 
 
 def by_name() -> Pipeline:

@@ -5,7 +5,6 @@ predict on them."""
 from __future__ import annotations
 
 import io
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -14,36 +13,15 @@ from sklearn.linear_model import LinearRegression
 
 from evergreen.bootstrap import Context
 from evergreen.errors import InvalidState
-from evergreen.flavors import Signature, get_flavor
+from evergreen.flavors import Signature
 from evergreen.flavors.onnx_runtime import onnx_installed
 from evergreen.serving.batching import BatchingSpec
 from evergreen.serving.loader import ModelLoader
 
 from .conftest import numeric_data
+from .conftest import register_rentals as register
 
 pytestmark = pytest.mark.skipif(not onnx_installed(), reason="needs the onnx extra")
-
-
-def register(context: Context, model: Any, *, export_of: Any = None, reference: bool = True) -> int:
-    features, target = numeric_data(0)
-    signature = Signature.infer(features, target, "regression")
-    baseline: dict[str, Any] = {}
-    if reference:
-        buffer = io.BytesIO()
-        features.to_parquet(buffer)
-        baseline["reference_sha256"] = context.artifacts.put_bytes(buffer.getvalue()).sha256
-    exports: dict[str, bytes | str] = {}
-    if export_of is not None:
-        export = get_flavor("sklearn").export_onnx(export_of, signature, features.head(50))
-        assert export.data is not None, export.reason
-        exports["onnx"] = export.data
-    registry = context.registry
-    registry.ensure_model("rentals", task="regression", target="rentals", actor="test")
-    row = registry.register(
-        "rentals", model, flavor="sklearn", signature=signature, actor="test",
-        baseline=baseline, exports=exports,
-    )  # fmt: skip
-    return row.version
 
 
 def test_a_verified_export_is_served_by_onnx_runtime(context: Context) -> None:
