@@ -130,6 +130,23 @@ def test_sticky_routing_reads_grpc_metadata(stub: Any, served: Served) -> None:
     assert set().union(*seen.values()) == {"a", "b"}
 
 
+def test_a_grpc_call_counts_as_a_request_in_flight(
+    stub: Any, served: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A lone request may skip the batch thread only when it really is alone: gRPC calls count."""
+    gateway = served.gateway
+    seen: list[int] = []
+    predict = gateway.predict
+
+    async def counting(*args: Any, **kwargs: Any) -> Any:
+        seen.append(gateway.in_flight.count)
+        return await predict(*args, **kwargs)
+
+    monkeypatch.setattr(gateway, "predict", counting)
+    stub.ModelInfer(typed_request(served), metadata=AUTH)
+    assert seen == [1] and gateway.in_flight.count == 0
+
+
 def test_metadata_is_case_insensitive() -> None:
     metadata = v2_grpc._Metadata([("x-user", "ann"), ("blob-bin", b"\x00")])
     assert metadata.get("X-User") == "ann"

@@ -31,6 +31,7 @@ class Served:
     grpc: str  # host:port of V2 gRPC
     models: dict[tuple[str, int], Any]  # (name, version) -> the fitted model
     rows: pd.DataFrame  # rows every model takes
+    gateway: Any = None  # the app's Gateway
 
     def predict(self, name: str, version: int) -> Any:
         return self.models[(name, version)].predict(self.rows)
@@ -83,7 +84,11 @@ def serve(home: Path, **config: Any) -> Iterator[Served]:
             assert app.state.cache.wait_ready(10)
             rows = numeric_data(7, rows=6)[0]
             yield Served(
-                f"127.0.0.1:{thread.port}", f"127.0.0.1:{app.state.grpc_port}", models, rows
+                f"127.0.0.1:{thread.port}",
+                f"127.0.0.1:{app.state.grpc_port}",
+                models,
+                rows,
+                app.state.gateway,
             )
     finally:
         ctx.close()
