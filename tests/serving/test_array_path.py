@@ -3,6 +3,7 @@ the version's reference rows at load, or on the first request when it has none."
 
 from __future__ import annotations
 
+import gc
 import logging
 import warnings
 
@@ -126,6 +127,9 @@ def test_the_loader_settles_the_path_on_reference_rows_or_the_first_request(
     unchecked = register(context, LinearRegression().fit(features, target), reference=False)
     loader = ModelLoader(context.registry, onnx=False)
     served = {v: loader.load("rentals", v) for v in (plain, refuses, unchecked)}
+    # loaded versions are frozen out of the collector's full collections (gc.get_objects()
+    # lists what it still scans)
+    assert not any(o is served[plain].model.model for o in gc.get_objects())
     paths = {v: s.predict for v, s in served.items()}
     assert all(isinstance(p, ArrayPath) for p in paths.values())
     assert [p.verdict for p in paths.values()] == [True, False, None]  # type: ignore[attr-defined]

@@ -46,7 +46,7 @@ class BatchingSpec:
     max_wait: float = 0.0
     latency_target: float = 0.050
     max_queue_rows: int = 100_000
-    inline_under: float = 0.002  # 0: every request goes through the worker thread
+    inline_under: float = 0.020  # 0: every request goes through the worker thread
 
     @property
     def enabled(self) -> bool:
