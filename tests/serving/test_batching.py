@@ -11,7 +11,7 @@ import pytest
 
 from evergreen.errors import Unavailable
 from evergreen.serving.batching import BatchingSpec, MicroBatcher
-from evergreen.serving.frames import stack_frames
+from evergreen.serving.frames import numeric_block, stack_frames
 
 
 class Recorder:
@@ -185,6 +185,10 @@ def test_stack_frames_matches_pandas_concat() -> None:
     stacked = stack_frames(floats)
     pd.testing.assert_frame_equal(stacked, pd.concat(floats, ignore_index=True))
     assert stacked.columns is columns
+    blocks = [numeric_block(f) for f in floats]  # as the prediction log keeps them
+    pd.testing.assert_frame_equal(stack_frames(floats, blocks), stacked)
+    assert numeric_block(pd.DataFrame({"a": [1], "b": [0.5]})) is None  # two dtypes
+    assert numeric_block(pd.DataFrame({"a": ["x"]})) is None
     mixed = [pd.DataFrame({"a": [1], "b": [0.5]}), pd.DataFrame({"a": [2], "b": [1.5]})]
     kept = stack_frames(mixed)  # one column int, one float: their dtypes are kept
     pd.testing.assert_frame_equal(kept, pd.concat(mixed, ignore_index=True))

@@ -3,8 +3,9 @@ segment both do.
 
 ``pd.concat`` of hundreds of 1-row frames costs tens of milliseconds, held under the GIL by a
 background thread while requests wait. Frames that share their columns and are each one numeric
-block of one dtype (what a parsed 2-D tensor gives) are stacked as numpy arrays instead: about
-ten microseconds a frame.
+block of one dtype (what a parsed 2-D tensor gives) are stacked as numpy arrays instead. The
+prediction log takes each request's block when it records it (a few microseconds on the request
+path), so its writer only stacks arrays.
 """
 
 from __future__ import annotations
@@ -13,16 +14,25 @@ import numpy as np
 import pandas as pd
 
 
-def stack_frames(frames: list[pd.DataFrame]) -> pd.DataFrame:
-    """The frames one under the other, with a fresh 0..n-1 index."""
-    first = frames[0]
+def numeric_block(frame: pd.DataFrame) -> np.ndarray | None:
+    """The frame's values as one 2-D array when its columns share one numeric dtype, else None."""
+    if not frame._is_homogeneous_type:
+        return None
+    values = frame.to_numpy()
+    return values if values.dtype.kind in "biuf" else None
+
+
+def stack_frames(
+    frames: list[pd.DataFrame], blocks: list[np.ndarray | None] | None = None
+) -> pd.DataFrame:
+    """The frames one under the other, with a fresh 0..n-1 index; ``blocks``: each frame's
+    ``numeric_block`` when the caller has it already."""
+    columns = frames[0].columns
     arrays: list[np.ndarray] = []
-    for frame in frames:
-        same_columns = frame.columns is first.columns or frame.columns.equals(first.columns)
-        if not same_columns or not frame._is_homogeneous_type:
+    for i, frame in enumerate(frames):
+        block = numeric_block(frame) if blocks is None else blocks[i]
+        same_columns = frame.columns is columns or frame.columns.equals(columns)
+        if block is None or not same_columns or (arrays and block.dtype != arrays[0].dtype):
             return pd.concat(frames, ignore_index=True)
-        arrays.append(frame.to_numpy())
-    dtype = arrays[0].dtype
-    if dtype.kind not in "biuf" or any(a.dtype != dtype for a in arrays):
-        return pd.concat(frames, ignore_index=True)
-    return pd.DataFrame(np.vstack(arrays), columns=first.columns)
+        arrays.append(block)
+    return pd.DataFrame(np.vstack(arrays), columns=columns)

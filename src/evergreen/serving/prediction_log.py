@@ -29,7 +29,7 @@ import pyarrow.parquet as pq
 from evergreen.core.clock import Clock, SystemClock
 from evergreen.core.ids import new_id
 from evergreen.errors import InvalidState
-from evergreen.serving.frames import stack_frames
+from evergreen.serving.frames import numeric_block, stack_frames
 from evergreen.store.artifacts import ArtifactStore
 from evergreen.store.predictions import PredictionRepository
 from evergreen.store.tables import PredictionSegmentRow
@@ -59,6 +59,7 @@ class _Record:
     inputs: pd.DataFrame
     outputs: np.ndarray | None
     served: Served | None
+    block: np.ndarray | None = None  # the inputs as one numeric array, when they are one
 
 
 class PredictionLogWriter:
@@ -101,7 +102,8 @@ class PredictionLogWriter:
         """Queue one request's rows (``outputs`` None when the model failed, with ``served.error``
         saying why); never touches storage."""
         answer = None if outputs is None else np.asarray(outputs)
-        item = _Record(model, version, request_id, self.clock.now(), inputs, answer, served)
+        block = numeric_block(inputs)
+        item = _Record(model, version, request_id, self.clock.now(), inputs, answer, served, block)
         with self._lock:
             if self._closed:
                 raise InvalidState("the prediction log writer is closed")
@@ -182,7 +184,7 @@ class PredictionLogWriter:
 def _segment_frame(records: list[_Record]) -> pd.DataFrame:
     """One frame for many requests of one model version (their inputs share the signature)."""
     counts = [len(r.inputs) for r in records]
-    inputs = stack_frames([r.inputs for r in records])
+    inputs = stack_frames([r.inputs for r in records], [r.block for r in records])
     inputs.columns = pd.Index([f"input.{c}" if c in RESERVED else str(c) for c in inputs.columns])
     head: dict[str, object] = {
         "request_id": pd.array(np.repeat([r.request_id for r in records], counts), "string"),
