@@ -15,12 +15,8 @@ if TYPE_CHECKING:
 
 app = typer.Typer(help="Alerts and notifiers.", no_args_is_help=True)
 
-STATUSES = (
-    "pending",
-    "delivering",
-    "delivered",
-    "undelivered",
-)  # store.alerts.STATUSES, not imported: keeps the CLI start light
+# store.alerts.STATUSES, not imported from there: keeps the start of the CLI light
+STATUSES = ("pending", "delivering", "delivered", "undelivered")
 
 
 @app.command("list")
