@@ -150,3 +150,24 @@ def test_session_rolls_back_on_error(db: Database) -> None:
         add_then_fail()
     with db.session() as s:
         assert s.scalar(sa.select(sa.func.count()).select_from(AuditEventRow)) == 0
+
+
+def test_a_read_only_connection_neither_holds_nor_waits_for_the_write_lock(
+    make_db: MakeDb, db_url: str
+) -> None:
+    """A monitor reads labels in a thread while the pass reads and writes the registry: on
+    SQLite every other transaction takes the write lock first, so a read that held it made the
+    pass wait for the whole read."""
+    db = make_db(db_url)
+    at = datetime(2026, 11, 27, tzinfo=UTC)
+    with db.reading() as reader:
+        assert reader.execute(sa.select(sa.func.count()).select_from(AuditEventRow)).scalar() == 0
+        # the read's transaction is still open here; a writer goes ahead at once
+        started = datetime.now(UTC)
+        with db.session() as session:
+            session.add(audit(at))
+        assert datetime.now(UTC) - started < timedelta(seconds=5)  # busy_timeout is 30 s
+    with db.session() as session:
+        assert session.scalar(sa.select(sa.func.count()).select_from(AuditEventRow)) == 1
+    with db.engine.connect() as connection:  # the pooled connection is not read-only any more
+        assert "evergreen.read_only" not in connection.info

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -41,10 +41,15 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+READ_ONLY = "evergreen.read_only"  # a Connection.info key: see Database.reading
+
+
 def _sqlite_begin(connection: Any) -> None:
     # Take the write lock at the start of every transaction: two writers that both read
     # "the next version number" can then never interleave (SQLite has no SELECT ... FOR UPDATE).
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    # A connection marked read-only takes a deferred one: with WAL it neither waits for the
+    # write lock nor holds it.
+    connection.exec_driver_sql("BEGIN" if connection.info.get(READ_ONLY) else "BEGIN IMMEDIATE")
 
 
 def _alembic_config(engine: Engine) -> Config:
@@ -136,6 +141,19 @@ class Database:
             raise
         finally:
             session.close()
+
+    @contextmanager
+    def reading(self) -> Iterator[Connection]:
+        """A connection for reads only. On SQLite its transaction is deferred, so a long read
+        (a monitor's bulk label join) neither holds the write lock nor makes other threads'
+        transactions wait for it; elsewhere it is a plain connection."""
+        with self.engine.connect() as connection:
+            connection.info[READ_ONLY] = True  # the DBAPI connection's: pooled, so cleared below
+            try:
+                yield connection
+            finally:
+                connection.rollback()
+                connection.info.pop(READ_ONLY, None)
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -223,7 +223,7 @@ class PredictionRepository:
             params = {"ids": ids.to_pylist()}
         else:
             raise InvalidState(f"reading labels in bulk is not written for {dialect}")
-        with self.db.engine.connect() as connection:
+        with self.db.reading() as connection:
             row = connection.execute(query, params).one()
         found, labels, times = (json.loads(v) if isinstance(v, str) else v for v in row)
         if not found:
@@ -247,7 +247,7 @@ class PredictionRepository:
             sa.func.group_concat(sa.func.coalesce(table.c.label, "null"), SEPARATOR),
             sa.func.group_concat(table.c.at, SEPARATOR),
         ).select_from(unpacked.join(table, table.c.request_id == unpacked.c.value))
-        with self.db.engine.connect() as connection:
+        with self.db.reading() as connection:
             count, found, labels, times = connection.execute(query, {"ids": _json_array(ids)}).one()
         if not count:
             return Labels.empty()
