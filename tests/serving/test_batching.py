@@ -117,7 +117,7 @@ def test_batches_are_reported_to_the_observer() -> None:
 
 def test_a_lone_request_to_a_fast_model_is_predicted_on_the_event_loop() -> None:
     model = Recorder()
-    batcher = MicroBatcher(model, BatchingSpec(max_batch_rows=64), name="fast")
+    batcher = MicroBatcher(model, BatchingSpec(max_batch_rows=64, inline_under=1.0), name="fast")
     seen: list[tuple[int, int]] = []
     batcher.observer = lambda requests, rows, _s: seen.append((requests, rows))
 
@@ -126,7 +126,8 @@ def test_a_lone_request_to_a_fast_model_is_predicted_on_the_event_loop() -> None
         return [float(o[0]) for o in outputs]
 
     assert asyncio.run(one_at_a_time()) == [0.0, 2.0, 4.0, 6.0]
-    # the first is measured by the worker; the model is fast, so the rest skip the hand-off
+    # the first is measured by the worker; the model is fast enough, so the rest skip the
+    # hand-off, even though each caller resumes as soon as the worker answered it
     assert model.threads[0] == "evergreen-batch-fast"
     assert model.threads[1:] == [threading.main_thread().name] * 3
     assert seen == [(1, 1)] * 4  # inline predicts are observed like batches
@@ -166,7 +167,7 @@ def test_a_slow_model_or_inline_under_0_always_uses_the_worker() -> None:
 
 def test_an_inline_predict_that_fails_raises_to_its_caller_only() -> None:
     model = Recorder()
-    batcher = MicroBatcher(model, BatchingSpec(max_batch_rows=64), name="f")
+    batcher = MicroBatcher(model, BatchingSpec(max_batch_rows=64, inline_under=1.0), name="f")
 
     async def run() -> float:
         await batcher.predict_async(frame(1.0), alone=True)
@@ -201,3 +202,13 @@ def test_stack_frames_matches_pandas_concat() -> None:
     pd.testing.assert_frame_equal(stack_frames(text), pd.DataFrame({"a": ["x", "y"]}))
     ints = [pd.DataFrame({"a": [1]}), pd.DataFrame({"a": [2.5]})]  # int64 then float64
     pd.testing.assert_frame_equal(stack_frames(ints), pd.DataFrame({"a": [1.0, 2.5]}))
+
+
+def test_a_failing_observer_does_not_stop_the_worker() -> None:
+    def observer(_requests: int, _rows: int, _seconds: float) -> None:
+        raise RuntimeError("metrics are down")
+
+    batcher = MicroBatcher(Recorder(), BatchingSpec(max_batch_rows=64), observer=observer)
+    answers = [float(batcher.submit(frame(float(i))).result(timeout=5)[0]) for i in range(3)]
+    assert answers == [0.0, 2.0, 4.0]  # each answered before the observer failed, none hangs
+    batcher.close()

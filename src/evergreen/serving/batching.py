@@ -161,7 +161,12 @@ class MicroBatcher:
             batch = self._take()
             if batch is None:
                 return
-            self._predict(batch)
+            try:
+                self._predict(batch)
+            except BaseException as exc:  # never leave a caller waiting on a dead worker
+                for item in batch:
+                    if not item.future.done():
+                        item.future.set_exception(exc)
 
     def _take(self) -> list[_Item] | None:
         spec = self.spec
@@ -201,32 +206,20 @@ class MicroBatcher:
             return
         with self._cond:
             self._busy += 1
-        try:
-            self._predict_live(live)
-        finally:
-            with self._cond:
-                self._busy -= 1
-
-    def _predict_live(self, live: list[_Item]) -> None:
         started = time.perf_counter()
         try:
-            if len(live) == 1:
-                outputs = [np.asarray(self.predict(live[0].frame))]
-            else:
-                frame = stack_frames([item.frame for item in live])
-                outputs = _split(np.asarray(self.predict(frame)), [len(i.frame) for i in live])
-        except BaseException as exc:  # each caller gets the error of the batch it was in
-            if len(live) > 1:
-                self._one_by_one(live)
-                return
-            live[0].future.set_exception(exc)
-            return
+            outcomes = self._outcomes(live)
         finally:
             seconds = time.perf_counter() - started
             with self._cond:
+                self._busy -= 1
                 self._measured(seconds)
-        for item, output in zip(live, outputs, strict=True):
-            item.future.set_result(output)
+        # the callers resume only now, so one that predicts again finds the batcher idle
+        for item, outcome in zip(live, outcomes, strict=True):
+            if isinstance(outcome, BaseException):
+                item.future.set_exception(outcome)
+            else:
+                item.future.set_result(outcome)
         if self.observer is not None:
             self.observer(len(live), sum(len(i.frame) for i in live), seconds)
 
@@ -238,13 +231,24 @@ class MicroBatcher:
             self._predict_seconds = 0.8 * self._predict_seconds + 0.2 * seconds
         self._predicts += 1
 
-    def _one_by_one(self, items: list[_Item]) -> None:
-        """A batch failed: predict each request alone, so one bad request fails only itself."""
-        for item in items:
+    def _outcomes(self, live: list[_Item]) -> list[np.ndarray | BaseException]:
+        """Each request's outputs, or the error it gets: that of its batch when it was alone;
+        a batch that fails is predicted one request at a time, so a bad request fails alone."""
+        try:
+            if len(live) == 1:
+                return [np.asarray(self.predict(live[0].frame))]
+            frame = stack_frames([item.frame for item in live])
+            return list(_split(np.asarray(self.predict(frame)), [len(i.frame) for i in live]))
+        except BaseException as exc:
+            if len(live) == 1:
+                return [exc]
+        outcomes: list[np.ndarray | BaseException] = []
+        for item in live:
             try:
-                item.future.set_result(np.asarray(self.predict(item.frame)))
+                outcomes.append(np.asarray(self.predict(item.frame)))
             except BaseException as exc:
-                item.future.set_exception(exc)
+                outcomes.append(exc)
+        return outcomes
 
 
 def _split(outputs: np.ndarray, counts: list[int]) -> list[np.ndarray]:
