@@ -6,12 +6,15 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from evergreen.bootstrap import Context
 from evergreen.core.clock import SimulatedClock
 from evergreen.errors import InvalidState
 from evergreen.serving import PredictionLogWriter
+from evergreen.serving.frames import numeric_block
+from evergreen.serving.prediction_log import Served, _Record, _segment_frame, _segment_table
 from evergreen.store.predictions import read_predictions
 
 START = datetime(2024, 5, 1, 12, tzinfo=UTC)
@@ -154,3 +157,55 @@ def test_close_writes_everything_and_refuses_more(context: Context) -> None:
     with pytest.raises(InvalidState):
         writer.record("rentals", 1, "late", inputs(1), np.array([1.0]))
     writer.close()  # closing twice is harmless
+
+
+def _numeric(
+    rows: int, dtype: str = "float64", names: tuple[str, ...] = ("a", "b")
+) -> pd.DataFrame:
+    values = np.arange(rows * len(names)).reshape(rows, len(names)).astype(dtype)
+    return pd.DataFrame(values, columns=list(names))
+
+
+SERVED = Served("ep", "blue", latency_ms=1.5)
+FAILED = Served("ep", "blue", error="boom")
+LAYOUTS: dict[str, tuple[bool, list[tuple[pd.DataFrame, np.ndarray | None, Served | None]]]] = {
+    # name: (takes the arrow route, [(inputs, outputs, served)])
+    "one row each": (True, [(_numeric(1), np.array([1.0]), SERVED)] * 3),
+    "several rows": (
+        True,
+        [(_numeric(2), np.array([1, 2]), None), (_numeric(3), np.arange(3), None)],
+    ),
+    "ints, reserved": (True, [(_numeric(1, "int32", ("ts", "x")), np.array([True]), SERVED)] * 2),
+    "strings": (False, [(inputs(2), np.array([1.0, 2.0]), SERVED)]),
+    "a failure": (False, [(_numeric(1), np.array([1.0]), SERVED), (_numeric(1), None, FAILED)]),
+    "2-d outputs": (False, [(_numeric(1), np.array([[0.2, 0.8]]), SERVED)] * 2),
+    "text labels": (False, [(_numeric(1), np.array(["yes"], dtype=object), None)] * 2),
+    "mixed dtypes": (
+        False,
+        [(_numeric(1), np.array([1.0]), None), (_numeric(1, "int64"), np.array([1.0]), None)],
+    ),
+    "other columns": (
+        False,
+        [
+            (_numeric(1), np.array([1.0]), None),
+            (_numeric(1, names=("b", "a")), np.array([1.0]), None),
+        ],
+    ),
+}
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_segments_built_from_arrays_equal_the_pandas_route(layout: str) -> None:
+    fast, requests = LAYOUTS[layout]
+    records = []
+    for i, (frame, outputs, served) in enumerate(requests):
+        block = numeric_block(frame)
+        names = None if block is None else tuple(frame.columns)
+        ts = START + timedelta(seconds=i)
+        records.append(_Record("m", 1, f"r{i}", ts, frame, outputs, served, block, names))
+    schemas: dict[tuple[object, ...], pa.Schema] = {}
+    table = _segment_table(records, schemas)
+    expected = pa.Table.from_pandas(_segment_frame(records), preserve_index=False)
+    assert table.equals(expected, check_metadata=True)  # readers get the same dtypes back
+    assert bool(schemas) == fast
+    assert table.num_rows == sum(len(frame) for frame, _, _ in requests)
