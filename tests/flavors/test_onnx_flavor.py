@@ -16,7 +16,7 @@ from sklearn.linear_model import LinearRegression, LogisticRegression
 from evergreen.errors import InvalidInput
 from evergreen.flavors import OnnxExport, flavor_for, get_flavor
 from evergreen.flavors.onnx import OnnxModel, infer_signature
-from evergreen.flavors.onnx_runtime import column_inputs, compare
+from evergreen.flavors.onnx_runtime import Graph, column_inputs, compare, matrix_input, session
 from evergreen.registry import Registry
 from flavors.support import features, labels, register_and_load, regression_target, signature
 
@@ -121,3 +121,28 @@ def test_a_frame_that_does_not_fit_the_graph_is_invalid_input() -> None:
     model = FLAVOR.load(column_graph(LinearRegression().fit(FRAME, TARGET)))
     with pytest.raises(InvalidInput, match="cannot feed the ONNX model"):
         model.predict(pd.DataFrame({"a": [1.0], "b": [2.0]}))
+
+
+def test_matrix_input_undoes_column_inputs_and_leaves_other_graphs_alone() -> None:
+    sklearn_model = LinearRegression().fit(FRAME, TARGET)
+    matrix = matrix_input(column_graph(sklearn_model))
+    assert matrix is not None
+    graph = Graph(session(matrix))
+    assert [(name, rank) for name, _, rank in graph.inputs] == [("evergreen_columns", 2)]
+    assert not graph.per_column
+    predicted = graph.run(FRAME, list(FRAME.columns))
+    assert np.allclose(predicted, sklearn_model.predict(FRAME), rtol=1e-5)
+    reordered = graph.run(FRAME[["wind", "temp", "hum"]], list(FRAME.columns))  # by name
+    assert np.allclose(reordered, predicted)
+    assert matrix_input(matrix_graph(sklearn_model)) is None  # not made by column_inputs
+    assert matrix_input(matrix) is None
+
+
+def test_a_graph_fed_from_one_array_matches_one_fed_column_by_column() -> None:
+    sklearn_model = LinearRegression().fit(FRAME, TARGET)
+    graph = Graph(session(column_graph(sklearn_model)))
+    assert graph.block_dtype is np.float32  # every input a float column: fed from one array
+    fast = graph.run(FRAME, list(FRAME.columns))
+    by_name = graph.run(FRAME[["hum", "wind", "temp"]], list(FRAME.columns))  # column by column
+    assert np.array_equal(fast, by_name)
+    assert np.allclose(fast, sklearn_model.predict(FRAME), rtol=1e-5)

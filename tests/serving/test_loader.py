@@ -16,7 +16,7 @@ from evergreen.errors import InvalidState
 from evergreen.flavors import Signature
 from evergreen.flavors.onnx_runtime import onnx_installed
 from evergreen.serving.batching import BatchingSpec
-from evergreen.serving.loader import ModelLoader
+from evergreen.serving.loader import ModelLoader, OnnxPath
 
 from .conftest import numeric_data
 from .conftest import register_rentals as register
@@ -30,6 +30,9 @@ def test_a_verified_export_is_served_by_onnx_runtime(context: Context) -> None:
     version = register(context, model, export_of=model)
     served = ModelLoader(context.registry, BatchingSpec(max_batch_rows=1)).load("rentals", version)
     assert served.backend == "onnxruntime"
+    # the export takes one input per column; served, the columns go in as one matrix
+    assert isinstance(served.predict, OnnxPath)
+    assert [rank for _, _, rank in served.predict.graph.inputs] == [2]
     rows = served.model.signature.conform(features.tail(20))
     np.testing.assert_allclose(served.predict(rows), model.predict(features.tail(20)), rtol=1e-4)
     assert served.batcher is None  # batching was turned off

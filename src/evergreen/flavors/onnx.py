@@ -2,7 +2,7 @@
 --flavor onnx``): the bytes are the model, loading opens an onnxruntime session on the CPU.
 
 A graph takes either one input per column (named after it) or one [N, k] float matrix of the
-signature's columns in order; ``onnx_runtime.feeds`` handles both. The prediction is the first
+signature's columns in order; ``onnx_runtime.Graph.feeds`` handles both. The prediction is the first
 output (a classifier's labels, as skl2onnx and onnxmltools order them).
 """
 
@@ -44,12 +44,13 @@ class OnnxModel:
             self.session = onnx_runtime.session(data)
         except Exception as exc:  # onnxruntime's own error types for unreadable graphs
             raise InvalidInput(f"not a readable ONNX model: {onnx_runtime.short(exc)}") from None
+        self.graph = onnx_runtime.Graph(self.session)
         self.data = data
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
         """The first output on ``frame``, whose columns are the signature's, in order."""
         try:
-            return onnx_runtime.run(self.session, frame, list(frame.columns))
+            return self.graph.run(frame, list(frame.columns))
         except ValueError as exc:
             raise InvalidInput(f"cannot feed the ONNX model: {exc}") from None
 
@@ -85,7 +86,7 @@ def infer_signature(model: OnnxModel, task: Task | None = None) -> Signature:
     """The signature a graph states: its per-column inputs, or its one matrix input with column
     names from its metadata; InvalidInput when it names no columns."""
     inputs = model.session.get_inputs()
-    if onnx_runtime.per_column(model.session):
+    if model.graph.per_column:
         columns = [ColumnSpec(name=i.name, dtype=_dtype(i.type, i.name)) for i in inputs]
     elif len(inputs) == 1:
         columns = [ColumnSpec(name=n, dtype="float64") for n in _named_columns(model, inputs[0])]

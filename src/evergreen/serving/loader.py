@@ -19,6 +19,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -58,6 +59,18 @@ class ServedModel:
     def close(self) -> None:
         if self.batcher is not None:
             self.batcher.close()
+
+
+@dataclass(frozen=True)
+class OnnxPath:
+    """Predicts with ONNX Runtime on a verified export (``graph``: an ``onnx_runtime.Graph``)."""
+
+    graph: Any
+    columns: list[str]
+
+    def __call__(self, frame: pd.DataFrame) -> np.ndarray:
+        result: np.ndarray = self.graph.run(frame, self.columns)
+        return result
 
 
 class ModelLoader:
@@ -142,18 +155,17 @@ class ModelLoader:
         if "sha256" not in row.exports.get("onnx", {}) or not onnx_runtime.onnx_installed():
             return None
         data = self.registry.export(model.name, model.version, "onnx")
-        check = onnx_runtime.verified(
-            data, model.flavor, model.model, model.signature, sample.head(WARM_ROWS)
-        )
+        rows = sample.head(WARM_ROWS)
+        check = onnx_runtime.verified(data, model.flavor, model.model, model.signature, rows)
         if check.data is None:
             log.warning(
                 "%s:%d: the ONNX export is not used: %s", model.name, model.version, check.reason
             )
             return None
-        session = onnx_runtime.session(check.data)
-        columns = model.signature.input_names
-
-        def fast(frame: pd.DataFrame) -> np.ndarray:
-            return np.asarray(onnx_runtime.run(session, frame, columns))
-
-        return fast
+        served = check.data
+        matrix = onnx_runtime.matrix_input(served)
+        if matrix is not None:  # the same graph fed one array, checked like the export
+            fed = onnx_runtime.verified(matrix, model.flavor, model.model, model.signature, rows)
+            served = fed.data if fed.data is not None else served
+        graph = onnx_runtime.Graph(onnx_runtime.session(served, threads=1))
+        return OnnxPath(graph, model.signature.input_names)
