@@ -12,6 +12,10 @@ scikit-learn in every environment):
 - ``evergreen-ab``: the same, on endpoint ``MODEL-ab`` (``evergreen endpoints set``): versions 1
   and 2 split 50/50 and version 3 as a shadow that gets every request (the issue's "one shadow
   variant and a 50/50 A/B split"; needs a gateway with endpoints).
+- ``evergreen-onnx`` and ``evergreen-ab-onnx``: the same two, with each version registered as
+  ``evergreen run`` registers it: reference rows and the ONNX export (skl2onnx) verified on
+  them, so the gateway predicts with ONNX Runtime once the export matches the model again at
+  load. The targets are judged for ``evergreen`` (scikit-learn predicts) and ``evergreen-onnx``.
 - ``mlserver``: ``mlserver start`` with ``mlserver_sklearn.SKLearnModel`` (V2, the same body), in
   ``.bench/mlserver``.
 - ``fastapi``: ``benchmarks/serving_competitors/fastapi_app.py`` under uvicorn in the project's
@@ -61,7 +65,17 @@ from benchmarks.serving_competitors.launch import (
     tool_versions,
 )
 
-SERVERS = ("evergreen", "evergreen-ab", "mlserver", "fastapi", "mlflow")
+SERVERS = (
+    "evergreen",
+    "evergreen-ab",
+    "evergreen-onnx",
+    "evergreen-ab-onnx",
+    "mlserver",
+    "fastapi",
+    "mlflow",
+)
+# each evergreen configuration that is judged against the targets, with its A/B + shadow twin
+OURS = {"evergreen": "evergreen-ab", "evergreen-onnx": "evergreen-ab-onnx"}
 MODELS = ("lr", "rf")
 WARMUP = 2
 # the issue's targets: evergreen's req/s over each competitor's, at 64 clients
@@ -342,14 +356,14 @@ def verdicts(summaries: list[Summary]) -> list[str]:
     by = {(s.server, s.model, s.rows, s.clients): s for s in summaries}
     lines = []
     for (server, model, rows, clients), ours in sorted(by.items()):
-        if server != "evergreen":
+        if server not in OURS:
             continue
-        case = f"{model} rows={rows} c={clients}"
+        case = f"{server}: {model} rows={rows} c={clients}"
         rivals = {name: by.get((name, model, rows, clients)) for name in SERVERS}
         if clients == 64:
             lines += _throughput_verdicts(case, model, ours, rivals)
             lines.append(_tail_verdict(case, ours))
-        variants = rivals["evergreen-ab"]
+        variants = rivals[OURS[server]]
         if variants is not None:
             ratio = variants.rps / ours.rps
             text = f"{case} A/B 50/50 + shadow: {ratio:.2f}x of one variant (target ≥ 0.90x)"
@@ -401,7 +415,7 @@ def _verdict(text: str, ok: bool) -> str:
 def report(runs: list[Run], *, markdown: bool = False) -> None:
     summaries = summarize(runs)
     print_tables(summaries)
-    print("\n  targets (evergreen):")
+    print("\n  targets (each evergreen configuration):")
     for line in verdicts(summaries):
         print(line)
     if markdown:

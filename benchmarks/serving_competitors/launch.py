@@ -23,6 +23,7 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -234,22 +235,29 @@ def evergreen_env(home: Path) -> dict[str, str]:
     return {"EVERGREEN_HOME": str(home), "PYTHONPATH": str(ROOT / "src")}
 
 
-def start_evergreen(work: Path, workload: Workload, gateway_args: tuple[str, ...]) -> Server:
-    """One gateway serving each model by name (its production version)."""
-    home = work / "evergreen-home"
-    publish_models(home, workload, workload.models, versions=1)
+def start_evergreen(
+    work: Path, workload: Workload, gateway_args: tuple[str, ...], *, onnx: bool = False
+) -> Server:
+    """One gateway serving each model by name (its production version); ``onnx``: registered
+    as the training pipeline registers them, with a verified ONNX export and reference rows."""
+    name = "evergreen-onnx" if onnx else "evergreen"
+    home = work / f"{name}-home"
+    publish_models(home, workload, workload.models, versions=1, onnx=onnx)
     port = free_port()
-    server = Server("evergreen", v2_urls(port, workload.models), v2_body, work / "evergreen.log")
+    server = Server(name, v2_urls(port, workload.models), v2_body, work / f"{name}.log")
     command = gateway_command(port, gateway_args)
     spawn(server, command, evergreen_env(home), cwd=work)
     return server
 
 
-def start_evergreen_ab(work: Path, workload: Workload, gateway_args: tuple[str, ...]) -> Server:
+def start_evergreen_ab(
+    work: Path, workload: Workload, gateway_args: tuple[str, ...], *, onnx: bool = False
+) -> Server:
     """One gateway serving endpoint ``MODEL-ab``: versions 1 and 2 split 50/50, version 3 as a
     shadow (every request), set up with ``evergreen endpoints set``."""
-    home = work / "evergreen-ab-home"
-    publish_models(home, workload, workload.models, versions=3)
+    name = "evergreen-ab-onnx" if onnx else "evergreen-ab"
+    home = work / f"{name}-home"
+    publish_models(home, workload, workload.models, versions=3, onnx=onnx)
     for m in workload.models:
         policy = ["--variant", f"a={m}:1,50", "--variant", f"b={m}:2,50", "--shadow", f"s={m}:3"]
         command = evergreen_command("endpoints", "set", f"{m}-ab", *policy, "--reason", "bench")
@@ -263,24 +271,42 @@ def start_evergreen_ab(work: Path, workload: Workload, gateway_args: tuple[str, 
             )
     port = free_port()
     urls = {m: f"http://{HOST}:{port}/v2/models/{m}-ab/infer" for m in workload.models}
-    server = Server("evergreen-ab", urls, v2_body, work / "evergreen-ab.log")
+    server = Server(name, urls, v2_body, work / f"{name}.log")
     command = gateway_command(port, gateway_args)
     spawn(server, command, evergreen_env(home), cwd=work)
     return server
 
 
-def publish_models(home: Path, workload: Workload, models: tuple[str, ...], versions: int) -> None:
+def publish_models(
+    home: Path, workload: Workload, models: tuple[str, ...], versions: int, *, onnx: bool = False
+) -> None:
     """Register ``versions`` versions of each model in a fresh home; version 1 is promoted to
-    production (forced, with a reason: the benchmark records no pipeline evidence)."""
+    production (forced, with a reason: the benchmark records no pipeline evidence). With
+    ``onnx``, each version also gets what ``evergreen run`` gives it: reference rows (the first
+    1,000 of the table) and the ONNX export verified on them."""
+    import io
+
     from evergreen.bootstrap import build
-    from evergreen.flavors import Signature
+    from evergreen.flavors import Signature, get_flavor
     from evergreen.settings import Settings
 
     ctx = build(Settings(home=home))
     try:
         signature = Signature.infer(workload.frame, workload.target, "classification")
+        reference = workload.frame.head(1000)
+        buffer = io.BytesIO()
+        reference.to_parquet(buffer)
         for name in models:
             ctx.registry.ensure_model(name, task="classification", target="label", actor="bench")
+            extra: dict[str, Any] = {}
+            if onnx:
+                export = get_flavor("sklearn").export_onnx(
+                    workload.fitted[name], signature, reference
+                )
+                if export.data is None:
+                    raise RuntimeError(f"{name}: no ONNX export: {export.reason}")
+                sha = ctx.artifacts.put_bytes(buffer.getvalue()).sha256
+                extra = {"exports": {"onnx": export.data}, "baseline": {"reference_sha256": sha}}
             for _ in range(versions):
                 ctx.registry.register(
                     name,
@@ -288,6 +314,7 @@ def publish_models(home: Path, workload: Workload, models: tuple[str, ...], vers
                     flavor="sklearn",
                     signature=signature,
                     actor="bench",
+                    **extra,
                 )
             ctx.registry.promote(
                 name, 1, "production", actor="bench", reason="benchmark", force=True
@@ -334,6 +361,8 @@ def start_mlflow(work: Path, workload: Workload, gateway_args: tuple[str, ...]) 
 STARTERS: dict[str, Callable[[Path, Workload, tuple[str, ...]], Server]] = {
     "evergreen": start_evergreen,
     "evergreen-ab": start_evergreen_ab,
+    "evergreen-onnx": partial(start_evergreen, onnx=True),
+    "evergreen-ab-onnx": partial(start_evergreen_ab, onnx=True),
     "mlserver": start_mlserver,
     "fastapi": start_fastapi,
     "mlflow": start_mlflow,
