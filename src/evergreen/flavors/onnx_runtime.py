@@ -97,11 +97,6 @@ class Graph:
         return out[:, 0] if out.ndim == 2 and out.shape[1] == 1 else out
 
 
-def per_column(session: Any) -> bool:
-    """Whether every input of the graph is one column ([N, 1] or [N])."""
-    return Graph(session).per_column
-
-
 def run(session: Any, frame: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
     """The graph's first output on ``frame`` (labels, for a classifier), one value per row."""
     return Graph(session).run(frame, columns)

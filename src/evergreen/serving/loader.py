@@ -19,7 +19,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -29,6 +29,9 @@ from evergreen.flavors.base import LoadedModel
 from evergreen.registry import Registry
 from evergreen.serving.array_path import ArrayPath
 from evergreen.serving.batching import BatchingSpec, BatchObserver, MicroBatcher
+
+if TYPE_CHECKING:
+    from evergreen.flavors import onnx_runtime
 
 log = logging.getLogger(__name__)
 
@@ -63,14 +66,13 @@ class ServedModel:
 
 @dataclass(frozen=True)
 class OnnxPath:
-    """Predicts with ONNX Runtime on a verified export (``graph``: an ``onnx_runtime.Graph``)."""
+    """Predicts with ONNX Runtime on a verified export."""
 
-    graph: Any
+    graph: onnx_runtime.Graph
     columns: list[str]
 
     def __call__(self, frame: pd.DataFrame) -> np.ndarray:
-        result: np.ndarray = self.graph.run(frame, self.columns)
-        return result
+        return self.graph.run(frame, self.columns)
 
 
 class ModelLoader:
