@@ -212,3 +212,74 @@ def test_a_failing_observer_does_not_stop_the_worker() -> None:
     answers = [float(batcher.submit(frame(float(i))).result(timeout=5)[0]) for i in range(3)]
     assert answers == [0.0, 2.0, 4.0]  # each answered before the observer failed, none hangs
     batcher.close()
+
+
+class Outcomes:
+    """Collects what ``submit_group`` hands its callback, and on which thread."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[list[np.ndarray | BaseException], str]] = []
+        self.done = threading.Event()
+
+    def __call__(self, outcomes: list[np.ndarray | BaseException]) -> None:
+        self.calls.append((outcomes, threading.current_thread().name))
+        self.done.set()
+
+
+def test_a_group_is_predicted_in_one_call_and_answered_once_in_order() -> None:
+    model = Recorder(delay=0.05)
+    batcher = MicroBatcher(model, BatchingSpec(max_batch_rows=64), name="g")
+    batcher.submit(frame(100.0))  # keeps the worker busy while the group is queued
+    deadline = time.monotonic() + 5
+    while not model.calls and time.monotonic() < deadline:
+        time.sleep(0.001)
+    got = Outcomes()
+    batcher.submit_group([frame(float(i), float(i) + 0.5) for i in range(5)], got)
+    assert got.done.wait(5)
+    batcher.close()
+    ((outcomes, thread),) = got.calls
+    assert thread == "evergreen-batch-g"
+    for i, outcome in enumerate(outcomes):
+        np.testing.assert_allclose(outcome, [2 * i, 2 * i + 1])  # type: ignore[arg-type]
+    assert model.calls == [1, 10]  # the five requests in one call
+
+
+def test_a_request_the_model_refuses_fails_alone_in_its_group() -> None:
+    batcher = MicroBatcher(Recorder(), BatchingSpec(max_batch_rows=64))
+    got = Outcomes()
+    batcher.submit_group([frame(1.0), frame(-1.0), frame(3.0)], got)
+    assert got.done.wait(5)
+    batcher.close()
+    ((outcomes, _),) = got.calls
+    assert isinstance(outcomes[1], ValueError) and "negative x" in str(outcomes[1])
+    np.testing.assert_allclose(outcomes[0], [2.0])  # type: ignore[arg-type]
+    np.testing.assert_allclose(outcomes[2], [6.0])  # type: ignore[arg-type]
+
+
+def test_a_group_larger_than_a_batch_is_answered_once_all_is_predicted() -> None:
+    model = Recorder()
+    batcher = MicroBatcher(model, BatchingSpec(max_batch_rows=4))
+    got = Outcomes()
+    batcher.submit_group([frame(float(i)) for i in range(10)], got)
+    assert got.done.wait(5)
+    batcher.close()
+    ((outcomes, _),) = got.calls
+    assert [float(o[0]) for o in outcomes] == [2.0 * i for i in range(10)]  # type: ignore[index]
+    assert max(model.calls) <= 4 and sum(model.calls) == 10
+
+
+def test_a_group_callback_that_raises_does_not_stop_the_worker() -> None:
+    def broken(_outcomes: list[np.ndarray | BaseException]) -> None:
+        raise RuntimeError("the callback is broken")
+
+    batcher = MicroBatcher(Recorder(), BatchingSpec(max_batch_rows=64))
+    batcher.submit_group([frame(1.0)], broken)
+    assert float(batcher.submit(frame(2.0)).result(timeout=5)[0]) == 4.0
+    batcher.close()
+
+
+def test_a_closed_batcher_refuses_a_group() -> None:
+    batcher = MicroBatcher(Recorder(), BatchingSpec(max_batch_rows=64))
+    batcher.close()
+    with pytest.raises(Unavailable, match="no longer served"):
+        batcher.submit_group([frame(1.0)], Outcomes())

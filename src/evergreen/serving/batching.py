@@ -26,6 +26,7 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
+from typing import Protocol, cast
 
 import numpy as np
 import pandas as pd
@@ -53,10 +54,69 @@ class BatchingSpec:
         return self.max_batch_rows > 1
 
 
+Outcome = np.ndarray | BaseException
+
+
+class _Answer(Protocol):
+    """Where a queued request's outcome goes: a ``Future``, or a ``_Slot`` of a group."""
+
+    def set_running_or_notify_cancel(self) -> bool: ...
+    def done(self) -> bool: ...
+    def set_result(self, result: np.ndarray) -> None: ...
+    def set_exception(self, exception: BaseException) -> None: ...
+
+
+class _Group:
+    """Requests queued together whose outcomes are wanted together (``submit_group``)."""
+
+    def __init__(self, size: int, done: Callable[[list[Outcome]], None]) -> None:
+        self.outcomes: list[Outcome | None] = [None] * size
+        self.left = size
+        self.done = done
+
+    def answer(self, index: int, outcome: Outcome) -> None:
+        # only the worker thread answers queued requests, so no lock is needed
+        self.outcomes[index] = outcome
+        self.left -= 1
+        if self.left == 0:
+            try:
+                self.done(cast(list[Outcome], self.outcomes))
+            except Exception:  # like a future's callback: logged, never kills the worker
+                log.exception("a batch group's callback raised")
+
+
+class _Slot:
+    """One request of a group: a future without the locks nobody waits on."""
+
+    __slots__ = ("answered", "group", "index")
+
+    def __init__(self, group: _Group, index: int) -> None:
+        self.group = group
+        self.index = index
+        self.answered = False
+
+    def set_running_or_notify_cancel(self) -> bool:
+        return True
+
+    def done(self) -> bool:
+        return self.answered
+
+    def set_result(self, result: np.ndarray) -> None:
+        self._answer(result)
+
+    def set_exception(self, exception: BaseException) -> None:
+        self._answer(exception)
+
+    def _answer(self, outcome: Outcome) -> None:
+        if not self.answered:
+            self.answered = True
+            self.group.answer(self.index, outcome)
+
+
 @dataclass
 class _Item:
     frame: pd.DataFrame
-    future: Future[np.ndarray]
+    future: _Answer
 
 
 BatchObserver = Callable[[int, int, float], None]  # (requests, rows, seconds) of each batch
@@ -97,7 +157,20 @@ class MicroBatcher:
     def submit(self, frame: pd.DataFrame) -> Future[np.ndarray]:
         """Queue ``frame``; the future holds its outputs (or the exception predict raised)."""
         future: Future[np.ndarray] = Future()
-        rows = len(frame)
+        self._enqueue([_Item(frame, future)])
+        return future
+
+    def submit_group(
+        self, frames: list[pd.DataFrame], done: Callable[[list[Outcome]], None]
+    ) -> None:
+        """Queue several requests at once (the worker wakes once for them); ``done`` gets each
+        request's outputs or error, in order, on the worker thread once all are predicted. A
+        request the model refuses fails alone."""
+        group = _Group(len(frames), done)
+        self._enqueue([_Item(frame, _Slot(group, i)) for i, frame in enumerate(frames)])
+
+    def _enqueue(self, items: list[_Item]) -> None:
+        rows = sum(len(item.frame) for item in items)
         with self._cond:
             if self._closed:
                 raise Unavailable(f"{self.name} is no longer served; retry the request")
@@ -106,10 +179,9 @@ class MicroBatcher:
                     f"{self.name} has {self._queued_rows} rows waiting; the gateway is "
                     "overloaded, retry later"
                 )
-            self._queue.append(_Item(frame, future))
+            self._queue.extend(items)
             self._queued_rows += rows
             self._cond.notify()
-        return future
 
     async def predict_async(self, frame: pd.DataFrame, *, alone: bool = False) -> np.ndarray:
         """``frame``'s outputs: batched by the worker, or predicted here when ``alone`` (no
@@ -231,7 +303,7 @@ class MicroBatcher:
             self._predict_seconds = 0.8 * self._predict_seconds + 0.2 * seconds
         self._predicts += 1
 
-    def _outcomes(self, live: list[_Item]) -> list[np.ndarray | BaseException]:
+    def _outcomes(self, live: list[_Item]) -> list[Outcome]:
         """Each request's outputs, or the error it gets: that of its batch when it was alone;
         a batch that fails is predicted one request at a time, so a bad request fails alone."""
         try:
@@ -242,7 +314,7 @@ class MicroBatcher:
         except BaseException as exc:
             if len(live) == 1:
                 return [exc]
-        outcomes: list[np.ndarray | BaseException] = []
+        outcomes: list[Outcome] = []
         for item in live:
             try:
                 outcomes.append(np.asarray(self.predict(item.frame)))
@@ -254,4 +326,9 @@ class MicroBatcher:
 def _split(outputs: np.ndarray, counts: list[int]) -> list[np.ndarray]:
     if len(outputs) != sum(counts):
         raise ValueError(f"the model returned {len(outputs)} rows for {sum(counts)} inputs")
-    return np.split(outputs, np.cumsum(counts)[:-1])
+    pieces: list[np.ndarray] = []
+    start = 0
+    for count in counts:  # slicing: np.split took 2 us a piece
+        pieces.append(outputs[start : start + count])
+        start += count
+    return pieces

@@ -1,5 +1,5 @@
 """The protocol-independent core of the gateway: route a request to a variant, predict
-(batched), copy it to shadows off the request path, log it, count it.
+(batched), copy it to shadows off the request path (``shadows.py``), log it, count it.
 
 Protocols (V2 REST, V2 gRPC, MLflow scoring) parse their wire format against the routed
 version's signature and call ``predict``; they never touch models directly.
@@ -11,8 +11,8 @@ import asyncio
 import logging
 import time
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -23,12 +23,10 @@ from evergreen.serving.in_flight import InFlight
 from evergreen.serving.loader import ServedModel
 from evergreen.serving.metrics import GatewayMetrics
 from evergreen.serving.model_cache import ModelCache, ServedShadow
-from evergreen.serving.policy import sampled
 from evergreen.serving.prediction_log import PredictionLogWriter, Served
+from evergreen.serving.shadows import ShadowCopies
 
 log = logging.getLogger(__name__)
-
-MAX_SHADOWS_IN_FLIGHT = 1000
 
 
 @dataclass(frozen=True)
@@ -60,8 +58,7 @@ class Gateway:
         self.in_flight = in_flight
         self.log_writer = log_writer
         self.metrics = metrics or GatewayMetrics()
-        self._shadow_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="evergreen-shadow")
-        self._shadow_tasks: set[asyncio.Task[None]] = set()
+        self.shadows = ShadowCopies(partial(self._record, "shadow"), self.metrics)
 
     @property
     def ready(self) -> bool:
@@ -107,17 +104,7 @@ class Gateway:
         except (ValueError, TypeError) as exc:
             self.count_error(route, protocol, 400)
             message = f"model {model.name}:{model.version} cannot predict on this input: {exc}"
-            self._log(
-                route.endpoint,
-                route.variant,
-                "primary",
-                route.served,
-                request_id,
-                inputs,
-                None,
-                started,
-                message,
-            )
+            self._log(route, request_id, inputs, None, started, message)
             raise InvalidInput(message) from None
         except EvergreenError:
             self.count_error(route, protocol, 503)
@@ -125,98 +112,59 @@ class Gateway:
         seconds = time.perf_counter() - started
         self.metrics.requests.labels(route.endpoint, route.variant, protocol).inc()
         self.metrics.latency.labels(route.endpoint, route.variant).observe(seconds)
-        self._log(
-            route.endpoint,
-            route.variant,
-            "primary",
-            route.served,
-            request_id,
-            inputs,
-            outputs,
-            started,
-        )
+        self._log(route, request_id, inputs, outputs, started)
         if route.shadows:
-            self._start_shadows(route, inputs, request_id)
+            self.shadows.send(route.endpoint, route.shadows, inputs, request_id)
         return outputs
 
     def count_error(self, route: Route, protocol: str, status: int) -> None:
         """Count a request the protocol refused before ``predict`` (it counts its own)."""
         self.metrics.errors.labels(route.endpoint, route.variant, protocol, str(status)).inc()
 
-    # -- shadows ----------------------------------------------------------------------------
-    def _start_shadows(self, route: Route, inputs: pd.DataFrame, request_id: str) -> None:
-        answered = time.perf_counter()
-        loop = asyncio.get_running_loop()
-        for shadow in route.shadows:
-            if not sampled(shadow.sample):
-                continue
-            if len(self._shadow_tasks) >= MAX_SHADOWS_IN_FLIGHT or _behind(shadow.served):
-                self.metrics.shadow_dropped.labels(route.endpoint, shadow.name).inc()
-                continue
-            task = loop.create_task(
-                self._shadow(route.endpoint, shadow, inputs, request_id, answered)
-            )
-            self._shadow_tasks.add(task)
-            task.add_done_callback(self._shadow_tasks.discard)
-
-    async def _shadow(
-        self,
-        endpoint: str,
-        shadow: ServedShadow,
-        inputs: pd.DataFrame,
-        request_id: str,
-        answered: float,
-    ) -> None:
-        started = time.perf_counter()
-        served = shadow.served
-        try:
-            if served.batcher is not None:
-                outputs = await served.batcher.predict_async(inputs)
-            else:
-                loop = asyncio.get_running_loop()
-                outputs = await loop.run_in_executor(self._shadow_pool, served.predict, inputs)
-        except Exception as exc:  # a shadow's failure is logged, never seen by the caller
-            self._log(
-                endpoint,
-                shadow.name,
-                "shadow",
-                served,
-                request_id,
-                inputs,
-                None,
-                started,
-                f"{type(exc).__name__}: {exc}",
-            )
-            return
-        self.metrics.shadow_lag.labels(endpoint, shadow.name).observe(
-            time.perf_counter() - answered
-        )
-        self._log(endpoint, shadow.name, "shadow", served, request_id, inputs, outputs, started)
-
     async def drain(self, timeout: float = 10.0) -> None:
         """Wait (up to ``timeout``) for shadow copies still running, so they are logged."""
-        if self._shadow_tasks:
-            await asyncio.wait(set(self._shadow_tasks), timeout=timeout)
+        await self.shadows.drain(timeout)
 
     def close(self) -> None:
-        self._shadow_pool.shutdown(wait=False, cancel_futures=True)
+        self.shadows.close()
 
     # -- the prediction log -----------------------------------------------------------------
     def _log(
         self,
-        endpoint: str,
-        variant: str,
-        role: str,
-        served: ServedModel,
+        route: Route,
         request_id: str,
         inputs: pd.DataFrame,
         outputs: np.ndarray | None,
         started: float,
         error: str | None = None,
     ) -> None:
+        latency_ms = (time.perf_counter() - started) * 1000.0
+        self._record(
+            "primary",
+            route.endpoint,
+            route.variant,
+            route.served,
+            request_id,
+            inputs,
+            outputs,
+            latency_ms,
+            error,
+        )
+
+    def _record(
+        self,
+        role: str,
+        endpoint: str,
+        variant: str,
+        served: ServedModel,
+        request_id: str,
+        inputs: pd.DataFrame,
+        outputs: np.ndarray | None,
+        latency_ms: float,
+        error: str | None,
+    ) -> None:
         if self.log_writer is None:
             return
-        latency_ms = (time.perf_counter() - started) * 1000.0
         who = Served(endpoint, variant, role, latency_ms, error)
         model = served.model
         try:
@@ -225,8 +173,3 @@ class Gateway:
             log.error(
                 "prediction %s of %s:%d not logged: %s", request_id, model.name, model.version, exc
             )
-
-
-def _behind(served: ServedModel) -> bool:
-    batcher = served.batcher
-    return batcher is not None and batcher.queued_rows > batcher.spec.max_queue_rows // 2

@@ -1,0 +1,211 @@
+"""Shadow copies: each shadow of an endpoint gets a copy of (a sampled share of) the requests
+the endpoint answers, predicted off the request path; its answers are logged, never returned.
+
+Copies for one shadow are gathered on the event loop for up to ``wait`` seconds (or
+``max_rows`` rows) and handed over together: to the shadow's micro-batcher, whose worker wakes
+once for all of them and predicts them in one call (a copy the model refuses fails alone), or,
+for a model that does not batch, to a thread that predicts them one by one. The thread that
+predicted a copy logs its answer or error. So a shadow costs the event loop an append per
+request and a hand-over per window; handed over one by one, the shadow's thread and the event
+loop traded Python's lock on every request, and a busy gateway lost a third of its throughput.
+
+A shadow's logged latency counts from the hand-over (the gathering wait is not the model's, so
+it does not count against the shadow in a verdict); ``evergreen_shadow_lag_seconds`` counts
+from the primary's answer. Copies for a shadow that has fallen behind (its queue over half
+full), or beyond ``max_in_flight`` copies gathered or predicting, are dropped and counted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from functools import partial
+
+import numpy as np
+import pandas as pd
+from prometheus_client import Histogram
+
+from evergreen.serving.batching import Outcome
+from evergreen.serving.loader import ServedModel
+from evergreen.serving.metrics import GatewayMetrics
+from evergreen.serving.model_cache import ServedShadow
+from evergreen.serving.policy import sampled
+
+log = logging.getLogger(__name__)
+
+SHADOW_WAIT = 0.020
+MAX_SHADOW_ROWS = 256
+MAX_SHADOWS_IN_FLIGHT = 1000
+
+# (endpoint, variant, served, request_id, inputs, outputs or None, latency_ms, error or None)
+ShadowLog = Callable[
+    [str, str, ServedModel, str, pd.DataFrame, "np.ndarray | None", float, "str | None"], None
+]
+
+
+@dataclass(frozen=True)
+class _Copy:
+    request_id: str
+    inputs: pd.DataFrame
+    answered: float  # perf_counter() when the primary answered
+
+
+@dataclass
+class _Window:
+    """Copies gathered for one shadow of one endpoint, not handed over yet."""
+
+    endpoint: str
+    shadow: ServedShadow
+    lag: Histogram  # the shadow's lag series
+    copies: list[_Copy] = field(default_factory=list)
+    rows: int = 0
+    timer: asyncio.TimerHandle | None = None
+
+
+class ShadowCopies:
+    """Gathers shadow copies on the event loop and has them predicted and logged off it."""
+
+    def __init__(
+        self,
+        log_answer: ShadowLog,
+        metrics: GatewayMetrics,
+        *,
+        wait: float = SHADOW_WAIT,
+        max_rows: int = MAX_SHADOW_ROWS,
+        max_in_flight: int = MAX_SHADOWS_IN_FLIGHT,
+    ) -> None:
+        self.log_answer = log_answer
+        self.metrics = metrics
+        self.wait = wait
+        self.max_rows = max_rows
+        self.max_in_flight = max_in_flight
+        self._windows: dict[tuple[str, int], _Window] = {}
+        self._in_flight = 0  # copies gathered or predicting
+        self._lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="evergreen-shadow")
+
+    @property
+    def in_flight(self) -> int:
+        return self._in_flight
+
+    def send(
+        self,
+        endpoint: str,
+        shadows: tuple[ServedShadow, ...],
+        inputs: pd.DataFrame,
+        request_id: str,
+    ) -> None:
+        """Copy a request the primary has answered to each shadow that samples it; call it on
+        the event loop."""
+        answered = time.perf_counter()
+        for shadow in shadows:
+            if not sampled(shadow.sample):
+                continue
+            if self._in_flight >= self.max_in_flight or _behind(shadow.served):
+                self.metrics.shadow_dropped.labels(endpoint, shadow.name).inc()
+                continue
+            key = (endpoint, id(shadow))
+            window = self._windows.get(key)
+            if window is None:
+                lag = self.metrics.shadow_lag.labels(endpoint, shadow.name)
+                window = self._windows[key] = _Window(endpoint, shadow, lag)
+                loop = asyncio.get_running_loop()
+                window.timer = loop.call_later(self.wait, self._hand_over, key)
+            window.copies.append(_Copy(request_id, inputs, answered))
+            window.rows += len(inputs)
+            with self._lock:
+                self._in_flight += 1
+            if window.rows >= self.max_rows:
+                self._hand_over(key)
+
+    async def drain(self, timeout: float = 10.0) -> None:
+        """Hand over every copy gathered so far and wait (up to ``timeout``) until all are
+        predicted and logged."""
+        for key in list(self._windows):
+            self._hand_over(key)
+        deadline = time.monotonic() + timeout
+        while self._in_flight and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        if self._in_flight:
+            log.warning("%d shadow copies still running after %.0f s", self._in_flight, timeout)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    # -- handing over -----------------------------------------------------------------------
+    def _hand_over(self, key: tuple[str, int]) -> None:
+        window = self._windows.pop(key, None)
+        if window is None:
+            return
+        if window.timer is not None:
+            window.timer.cancel()
+        handed = time.perf_counter()
+        batcher = window.shadow.served.batcher
+        try:
+            if batcher is None:
+                self._pool.submit(self._predict_each, window)
+            else:
+                frames = [copy.inputs for copy in window.copies]
+                batcher.submit_group(frames, partial(self._batched, window, handed))
+        except Exception as exc:  # swapped out and closed, overloaded, or shutting down
+            self._batched(window, handed, [exc] * len(window.copies))
+
+    def _batched(self, window: _Window, handed: float, outcomes: list[Outcome]) -> None:
+        """The window's copies have been predicted (on the batcher's worker thread)."""
+        seconds = time.perf_counter() - handed
+        for copy, outcome in zip(window.copies, outcomes, strict=True):
+            if isinstance(outcome, BaseException):
+                self._done(window, copy, None, seconds, outcome)
+            else:
+                self._done(window, copy, outcome, seconds, None)
+
+    def _predict_each(self, window: _Window) -> None:
+        """Predict the copies for a model that does not batch, one by one (on a pool thread)."""
+        served = window.shadow.served
+        for copy in window.copies:
+            started = time.perf_counter()
+            try:
+                outputs = np.asarray(served.predict(copy.inputs))
+            except Exception as exc:
+                self._done(window, copy, None, time.perf_counter() - started, exc)
+            else:
+                self._done(window, copy, outputs, time.perf_counter() - started, None)
+
+    def _done(
+        self,
+        window: _Window,
+        copy: _Copy,
+        outputs: np.ndarray | None,
+        seconds: float,
+        error: BaseException | None,
+    ) -> None:
+        shadow = window.shadow
+        try:
+            if error is None:
+                window.lag.observe(time.perf_counter() - copy.answered)
+            message = None if error is None else f"{type(error).__name__}: {error}"
+            self.log_answer(
+                window.endpoint,
+                shadow.name,
+                shadow.served,
+                copy.request_id,
+                copy.inputs,
+                outputs,
+                seconds * 1000.0,
+                message,
+            )
+        except Exception:  # a shadow never takes anything down with it
+            log.exception("shadow %s of %s: answer not logged", shadow.name, window.endpoint)
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+
+
+def _behind(served: ServedModel) -> bool:
+    batcher = served.batcher
+    return batcher is not None and batcher.queued_rows > batcher.spec.max_queue_rows // 2
