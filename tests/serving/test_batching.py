@@ -152,7 +152,7 @@ def test_requests_that_are_not_alone_are_batched_by_the_worker() -> None:
 def test_a_slow_model_or_inline_under_0_always_uses_the_worker() -> None:
     for model, spec in [
         (Recorder(delay=0.01), BatchingSpec(max_batch_rows=64, inline_under=0.002)),
-        (Recorder(), BatchingSpec(max_batch_rows=64, inline_under=0.0)),
+        (Recorder(), BatchingSpec(max_batch_rows=64, inline_under=0.0, loop_under=0.0)),
     ]:
         batcher = MicroBatcher(model, spec, name="w")
 
@@ -283,3 +283,59 @@ def test_a_closed_batcher_refuses_a_group() -> None:
     batcher.close()
     with pytest.raises(Unavailable, match="no longer served"):
         batcher.submit_group([frame(1.0)], Outcomes())
+
+
+def test_requests_that_arrive_together_for_a_fast_model_are_batched_on_the_event_loop() -> None:
+    model = Recorder()
+    batcher = MicroBatcher(model, BatchingSpec(max_batch_rows=64, loop_under=1.0), name="l")
+    seen: list[tuple[int, int]] = []
+    batcher.observer = lambda requests, rows, _s: seen.append((requests, rows))
+
+    async def together() -> list[np.ndarray]:
+        await batcher.predict_async(frame(0.0))  # measured by the worker: fast
+        return await asyncio.gather(
+            *(batcher.predict_async(frame(float(i), float(i) + 0.5)) for i in range(20))
+        )
+
+    results = asyncio.run(together())
+    for i, result in enumerate(results):
+        np.testing.assert_allclose(result, [2 * i, 2 * i + 1])
+    assert model.threads == ["evergreen-batch-l", threading.main_thread().name]
+    assert model.calls == [1, 40]  # the twenty requests in one call, on the loop
+    assert seen == [(1, 1), (20, 40)]
+    batcher.close()
+
+
+def test_a_loop_batch_keeps_to_max_rows_and_a_bad_request_fails_alone() -> None:
+    model = Recorder()
+    batcher = MicroBatcher(model, BatchingSpec(max_batch_rows=4, loop_under=1.0))
+
+    async def together() -> list[np.ndarray | BaseException]:
+        await batcher.predict_async(frame(0.0))
+        values = [float(i) if i != 6 else -1.0 for i in range(10)]
+        calls = (batcher.predict_async(frame(v)) for v in values)
+        return await asyncio.gather(*calls, return_exceptions=True)
+
+    results = asyncio.run(together())
+    assert isinstance(results[6], ValueError) and "negative x" in str(results[6])
+    assert [float(r[0]) for i, r in enumerate(results) if i != 6] == [  # type: ignore[index]
+        2.0 * i for i in range(10) if i != 6
+    ]
+    batched = model.calls[1:]
+    # 4 rows a call; the second call holds the -1, fails, and is retried a request at a time
+    assert batched == [4, 4, 1, 1, 1, 1, 2]
+    assert set(model.threads[1:]) == {threading.main_thread().name}
+    batcher.close()
+
+
+def test_a_model_slower_than_loop_under_is_batched_by_the_worker() -> None:
+    model = Recorder(delay=0.01)
+    batcher = MicroBatcher(model, BatchingSpec(max_batch_rows=64, loop_under=0.002), name="s")
+
+    async def together() -> None:
+        await batcher.predict_async(frame(0.0))
+        await asyncio.gather(*(batcher.predict_async(frame(float(i))) for i in range(10)))
+
+    asyncio.run(together())
+    assert set(model.threads) == {"evergreen-batch-s"}
+    batcher.close()

@@ -29,5 +29,6 @@ def test_public_names_are_sorted_and_exported() -> None:
         "protocols",
         "registry_api",
         "server",
+        "shadows",
     }
     assert public - modules == set(serving.__all__)

@@ -12,8 +12,16 @@ one request at a time never waits.
 A request that is the only one in flight (the caller says so: ``alone``) and finds the batcher
 idle (nothing queued, nothing predicting, the last batch a lone request), for a model whose
 predict has taken at most ``inline_under``, is predicted at once on the caller's thread, the
-event loop: two thread hand-offs cost more than such a predict. Requests that arrive together
-are never alone, and are batched as before.
+event loop: two thread hand-offs cost more than such a predict.
+
+Requests that arrive together, for a model whose predicts have taken at most ``loop_under`` on
+average (ONNX Runtime on small batches: tens of microseconds), are batched on the event loop
+instead of the worker thread: each joins a list, and one callback, run once the loop has
+started every request that arrived with it, predicts them all in one call and answers each.
+For such a model the worker's hand-offs (a future, a wake-up, the loop woken from the thread)
+and the worker holding Python's lock between requests cost more than the predict, and each
+variant of an A/B test added its own worker to trade the lock with. A slower model, or one
+not measured yet, is batched by the worker thread.
 """
 
 from __future__ import annotations
@@ -47,7 +55,8 @@ class BatchingSpec:
     max_wait: float = 0.0
     latency_target: float = 0.050
     max_queue_rows: int = 100_000
-    inline_under: float = 0.020  # 0: every request goes through the worker thread
+    inline_under: float = 0.020  # 0: lone requests go through the worker thread too
+    loop_under: float = 0.002  # batches this fast are predicted on the event loop (0: never)
 
     @property
     def enabled(self) -> bool:
@@ -145,6 +154,7 @@ class MicroBatcher:
         self._last_requests = 0  # requests in the last batch (0: none yet)
         self._busy = 0  # predicts running now (the worker's, and inline ones)
         self._predicts = 0  # predicts measured so far
+        self._local = threading.local()  # each event loop's thread: requests batched on it
         self._thread = threading.Thread(
             target=self._run, name=f"evergreen-batch-{name}", daemon=True
         )
@@ -188,7 +198,63 @@ class MicroBatcher:
         other request in flight) and the model is fast and idle (see the module doc)."""
         if alone and self._claim_inline():
             return self._predict_inline(frame)
+        if self._fast_enough_for_the_loop():
+            return await self._join_loop_batch(frame)
         return await asyncio.wrap_future(self.submit(frame))
+
+    # -- batches on the event loop ----------------------------------------------------------
+    def _fast_enough_for_the_loop(self) -> bool:
+        limit = self.spec.loop_under
+        return (
+            limit > 0 and self._predicts > 0 and self._predict_seconds <= limit and not self._closed
+        )
+
+    def _join_loop_batch(self, frame: pd.DataFrame) -> asyncio.Future[np.ndarray]:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[np.ndarray] = loop.create_future()
+        pending: list[tuple[pd.DataFrame, asyncio.Future[np.ndarray]]] | None
+        pending = getattr(self._local, "pending", None)
+        if pending is None:
+            pending = self._local.pending = []
+            # runs on the loop's next turn, after every request that arrived with this one
+            loop.call_soon(self._predict_loop_batch)
+        pending.append((frame, future))
+        return future
+
+    def _predict_loop_batch(self) -> None:
+        pending: list[tuple[pd.DataFrame, asyncio.Future[np.ndarray]]] = self._local.pending
+        self._local.pending = None
+        live = [(frame, future) for frame, future in pending if not future.done()]
+        while live:
+            rows = 0
+            size = 0
+            for frame, _ in live:  # at most max_batch_rows rows a call, at least one request
+                rows += len(frame)
+                if size and rows > self.spec.max_batch_rows:
+                    break
+                size += 1
+            batch, live = live[:size], live[size:]
+            with self._cond:
+                self._busy += 1
+            started = time.perf_counter()
+            try:
+                outcomes = self._outcomes([frame for frame, _ in batch])
+            finally:
+                seconds = time.perf_counter() - started
+                with self._cond:
+                    self._busy -= 1
+                    self._last_requests = len(batch)
+                    self._measured(seconds)
+            for (_, future), outcome in zip(batch, outcomes, strict=True):
+                if isinstance(outcome, BaseException):
+                    future.set_exception(outcome)
+                else:
+                    future.set_result(outcome)
+            if self.observer is not None:
+                try:
+                    self.observer(len(batch), sum(len(frame) for frame, _ in batch), seconds)
+                except Exception:
+                    log.exception("the batch observer of %s raised", self.name)
 
     def _claim_inline(self) -> bool:
         """Whether a request may be predicted on the caller's thread now (see the module doc);
@@ -280,7 +346,7 @@ class MicroBatcher:
             self._busy += 1
         started = time.perf_counter()
         try:
-            outcomes = self._outcomes(live)
+            outcomes = self._outcomes([item.frame for item in live])
         finally:
             seconds = time.perf_counter() - started
             with self._cond:
@@ -303,21 +369,21 @@ class MicroBatcher:
             self._predict_seconds = 0.8 * self._predict_seconds + 0.2 * seconds
         self._predicts += 1
 
-    def _outcomes(self, live: list[_Item]) -> list[Outcome]:
+    def _outcomes(self, frames: list[pd.DataFrame]) -> list[Outcome]:
         """Each request's outputs, or the error it gets: that of its batch when it was alone;
         a batch that fails is predicted one request at a time, so a bad request fails alone."""
         try:
-            if len(live) == 1:
-                return [np.asarray(self.predict(live[0].frame))]
-            frame = stack_frames([item.frame for item in live])
-            return list(_split(np.asarray(self.predict(frame)), [len(i.frame) for i in live]))
+            if len(frames) == 1:
+                return [np.asarray(self.predict(frames[0]))]
+            stacked = stack_frames(frames)
+            return list(_split(np.asarray(self.predict(stacked)), [len(f) for f in frames]))
         except BaseException as exc:
-            if len(live) == 1:
+            if len(frames) == 1:
                 return [exc]
         outcomes: list[Outcome] = []
-        for item in live:
+        for frame in frames:
             try:
-                outcomes.append(np.asarray(self.predict(item.frame)))
+                outcomes.append(np.asarray(self.predict(frame)))
             except BaseException as exc:
                 outcomes.append(exc)
         return outcomes
