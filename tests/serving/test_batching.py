@@ -339,3 +339,23 @@ def test_a_model_slower_than_loop_under_is_batched_by_the_worker() -> None:
     asyncio.run(together())
     assert set(model.threads) == {"evergreen-batch-s"}
     batcher.close()
+
+
+def test_a_group_for_a_fast_model_is_predicted_on_the_event_loop() -> None:
+    model = Recorder()
+    batcher = MicroBatcher(model, BatchingSpec(max_batch_rows=4, loop_under=1.0), name="q")
+    got = Outcomes()
+
+    async def run() -> None:
+        await batcher.predict_async(frame(0.0))  # measured by the worker: fast
+        batcher.submit_group([frame(float(i)) for i in range(6)], got)
+        assert got.calls == []  # on the loop's next turn, not inside the call
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+
+    asyncio.run(run())
+    batcher.close()
+    ((outcomes, thread),) = got.calls
+    assert thread == threading.main_thread().name
+    assert [float(o[0]) for o in outcomes] == [2.0 * i for i in range(6)]  # type: ignore[index]
+    assert model.calls == [1, 4, 2]  # max_batch_rows still holds

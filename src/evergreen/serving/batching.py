@@ -175,7 +175,16 @@ class MicroBatcher:
     ) -> None:
         """Queue several requests at once (the worker wakes once for them); ``done`` gets each
         request's outputs or error, in order, on the worker thread once all are predicted. A
-        request the model refuses fails alone."""
+        request the model refuses fails alone. Called on an event loop for a model fast enough
+        to be batched there, they are predicted on the loop's next turn instead."""
+        if self._fast_enough_for_the_loop():
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                pass  # not called on an event loop: the worker predicts them
+            else:
+                loop.call_soon(self._predict_group_here, frames, done)
+                return
         group = _Group(len(frames), done)
         self._enqueue([_Item(frame, _Slot(group, i)) for i, frame in enumerate(frames)])
 
@@ -225,36 +234,50 @@ class MicroBatcher:
         pending: list[tuple[pd.DataFrame, asyncio.Future[np.ndarray]]] = self._local.pending
         self._local.pending = None
         live = [(frame, future) for frame, future in pending if not future.done()]
-        while live:
-            rows = 0
-            size = 0
-            for frame, _ in live:  # at most max_batch_rows rows a call, at least one request
-                rows += len(frame)
-                if size and rows > self.spec.max_batch_rows:
-                    break
-                size += 1
-            batch, live = live[:size], live[size:]
+        outcomes = self._predict_here([frame for frame, _ in live])
+        for (_, future), outcome in zip(live, outcomes, strict=True):
+            if isinstance(outcome, BaseException):
+                future.set_exception(outcome)
+            else:
+                future.set_result(outcome)
+
+    def _predict_group_here(
+        self, frames: list[pd.DataFrame], done: Callable[[list[Outcome]], None]
+    ) -> None:
+        try:
+            done(self._predict_here(frames))
+        except Exception:
+            log.exception("a batch group's callback raised")
+
+    def _predict_here(self, frames: list[pd.DataFrame]) -> list[Outcome]:
+        """Each request's outcome, predicted on this thread, at most ``max_batch_rows`` rows
+        (and at least one request) a call."""
+        outcomes: list[Outcome] = []
+        while len(outcomes) < len(frames):
+            first = len(outcomes)
+            end = first + 1
+            rows = len(frames[first])
+            while end < len(frames) and rows + len(frames[end]) <= self.spec.max_batch_rows:
+                rows += len(frames[end])
+                end += 1
+            batch = frames[first:end]
             with self._cond:
                 self._busy += 1
             started = time.perf_counter()
             try:
-                outcomes = self._outcomes([frame for frame, _ in batch])
+                outcomes.extend(self._outcomes(batch))
             finally:
                 seconds = time.perf_counter() - started
                 with self._cond:
                     self._busy -= 1
                     self._last_requests = len(batch)
                     self._measured(seconds)
-            for (_, future), outcome in zip(batch, outcomes, strict=True):
-                if isinstance(outcome, BaseException):
-                    future.set_exception(outcome)
-                else:
-                    future.set_result(outcome)
             if self.observer is not None:
                 try:
-                    self.observer(len(batch), sum(len(frame) for frame, _ in batch), seconds)
+                    self.observer(len(batch), rows, seconds)
                 except Exception:
                     log.exception("the batch observer of %s raised", self.name)
+        return outcomes
 
     def _claim_inline(self) -> bool:
         """Whether a request may be predicted on the caller's thread now (see the module doc);

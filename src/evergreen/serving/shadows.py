@@ -2,12 +2,12 @@
 the endpoint answers, predicted off the request path; its answers are logged, never returned.
 
 Copies for one shadow are gathered on the event loop for up to ``wait`` seconds (or
-``max_rows`` rows) and handed over together: to the shadow's micro-batcher, whose worker wakes
-once for all of them and predicts them in one call (a copy the model refuses fails alone), or,
-for a model that does not batch, to a thread that predicts them one by one. The thread that
-predicted a copy logs its answer or error. So a shadow costs the event loop an append per
-request and a hand-over per window; handed over one by one, the shadow's thread and the event
-loop traded Python's lock on every request, and a busy gateway lost a third of its throughput.
+``max_rows`` rows) and handed over together: to the shadow's micro-batcher, which predicts them
+in one call (a copy the model refuses fails alone): on the event loop's next turn for a model
+fast enough to be batched there, else on its worker thread, woken once for all of them; or, for
+a model that does not batch, to a thread that predicts them one by one. Whoever predicted a
+copy logs its answer or error. Handed over one by one, the shadow's thread and the event loop
+traded Python's lock on every request, and a busy gateway lost a third of its throughput.
 
 A shadow's logged latency counts from the hand-over (the gathering wait is not the model's, so
 it does not count against the shadow in a verdict); ``evergreen_shadow_lag_seconds`` counts
