@@ -156,39 +156,31 @@ class ShadowCopies:
             self._batched(window, handed, [exc] * len(window.copies))
 
     def _batched(self, window: _Window, handed: float, outcomes: list[Outcome]) -> None:
-        """The window's copies have been predicted (on the batcher's worker thread)."""
+        """The window's copies have been predicted (on the event loop or the batch thread)."""
         seconds = time.perf_counter() - handed
         for copy, outcome in zip(window.copies, outcomes, strict=True):
-            if isinstance(outcome, BaseException):
-                self._done(window, copy, None, seconds, outcome)
-            else:
-                self._done(window, copy, outcome, seconds, None)
+            self._done(window, copy, outcome, seconds)
 
     def _predict_each(self, window: _Window) -> None:
         """Predict the copies for a model that does not batch, one by one (on a pool thread)."""
         served = window.shadow.served
         for copy in window.copies:
             started = time.perf_counter()
+            outcome: Outcome
             try:
-                outputs = np.asarray(served.predict(copy.inputs))
+                outcome = np.asarray(served.predict(copy.inputs))
             except Exception as exc:
-                self._done(window, copy, None, time.perf_counter() - started, exc)
-            else:
-                self._done(window, copy, outputs, time.perf_counter() - started, None)
+                outcome = exc
+            self._done(window, copy, outcome, time.perf_counter() - started)
 
-    def _done(
-        self,
-        window: _Window,
-        copy: _Copy,
-        outputs: np.ndarray | None,
-        seconds: float,
-        error: BaseException | None,
-    ) -> None:
+    def _done(self, window: _Window, copy: _Copy, outcome: Outcome, seconds: float) -> None:
         shadow = window.shadow
         try:
-            if error is None:
+            if isinstance(outcome, BaseException):
+                outputs, message = None, f"{type(outcome).__name__}: {outcome}"
+            else:
+                outputs, message = outcome, None
                 window.lag.observe(time.perf_counter() - copy.answered)
-            message = None if error is None else f"{type(error).__name__}: {error}"
             self.log_answer(
                 window.endpoint,
                 shadow.name,
