@@ -4,7 +4,10 @@ gateways on one registry), `evergreen endpoints ...`, and the prediction log aft
 from __future__ import annotations
 
 import signal
+import socket
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -66,6 +69,15 @@ def served_version(server: Server, path: str = f"/v2/models/{MODEL}") -> str | N
     return response.headers.get("X-Model-Version") if response.status_code == 200 else None
 
 
+def listening_sockets(url: str) -> int:
+    """How many sockets listen on ``url``'s port (Linux's table of TCP sockets)."""
+    port = f"{int(url.rsplit(':', 1)[1]):04X}"
+    lines = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    return sum(
+        1 for line in lines if line.split()[1].endswith(":" + port) and line.split()[3] == "0A"
+    )
+
+
 def test_gateways_on_one_registry_converge_and_follow_endpoint_changes(
     new_home: NewHome, trained: Trained, start_server: StartServer
 ) -> None:
@@ -83,6 +95,8 @@ def test_gateways_on_one_registry_converge_and_follow_endpoint_changes(
         while {served_version(gateway) for _ in range(10)} != {"1"}:
             assert time.monotonic() < deadline, gateway.log()[-2000:]
             time.sleep(0.2)
+    if sys.platform.startswith("linux"):  # each worker has a socket of its own on the port
+        assert [listening_sockets(g.url) for g in gateways] == [1, 2]
 
     promoted = home.run(
         "models", "promote", MODEL, str(second), "--stage", "production", "--force",
@@ -125,6 +139,19 @@ def test_gateways_on_one_registry_converge_and_follow_endpoint_changes(
     for gateway in gateways:
         assert gateway.stop(signal.SIGTERM) in (0, -signal.SIGTERM)
         assert "Traceback" not in gateway.log()
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_busy_port_is_one_line_and_no_gateway(new_home: NewHome, workers: str) -> None:
+    home = new_home()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = home.run("serve", "--port", str(port), "--workers", workers, timeout=60)
+    assert done.returncode != 0 and done.stdout == ""
+    [line] = done.stderr.splitlines()
+    assert f"cannot listen on 127.0.0.1:{port}" in line and "--port" in line
 
 
 def test_every_request_is_in_the_prediction_log_after_sigterm(

@@ -16,6 +16,7 @@ def test_public_names_are_sorted_and_exported() -> None:
         "control_api",
         "endpoints",
         "errors",
+        "event_loop",
         "experiment",
         "frames",
         "gateway",

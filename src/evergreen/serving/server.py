@@ -1,18 +1,52 @@
-"""Running the gateway: in the foreground (``evergreen serve``) or in a background thread
-(tests, the demo, notebooks)."""
+"""Running the gateway: in the foreground (``evergreen serve``, one or several worker
+processes) or in a background thread (tests, the demo, notebooks).
+
+Every way runs uvicorn on :mod:`evergreen.serving.event_loop`'s loop, which accepts every
+waiting connection at once. Several workers on Linux each listen on a socket of their own on
+the port (``SO_REUSEPORT``), so the kernel spreads new connections evenly over them; sharing one
+socket, the worker that woke first took a burst of connections whole while the other idled.
+"""
 
 from __future__ import annotations
 
+import logging
 import socket
+import sys
 import threading
 import time
 from types import TracebackType
 
 import uvicorn
 from fastapi import FastAPI
+from uvicorn.config import STARTUP_FAILURE
+from uvicorn.supervisors import Multiprocess
 
 from evergreen.errors import Unavailable
 from evergreen.serving.access_log import configure as configure_access_log
+from evergreen.serving.event_loop import LOOP_FACTORY
+
+BACKLOG = 2048  # connections the kernel holds for the gateway to accept (uvicorn's default)
+log = logging.getLogger("uvicorn.error")  # printed as uvicorn prints its own lines
+
+
+def listen(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
+    """A TCP socket listening on ``host:port`` (0: a free port); ``reuse_port``: one of several
+    on the port, each process with its own. Raises ``Unavailable`` naming the address."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((host, port))
+        sock.listen(BACKLOG)
+    except OSError as exc:
+        sock.close()
+        raise Unavailable(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}; pick another --port or "
+            "stop what is using it"
+        ) from None
+    return sock
 
 
 def serve(
@@ -27,7 +61,18 @@ def serve(
     the gateway's JSON access lines to stdout (uvicorn's own access log is always off)."""
     if access_log:
         configure_access_log()
-    uvicorn.run(app, host=host, port=port, log_level=log_level, ws="none", access_log=False)
+    sock = listen(host, port)
+    config = uvicorn.Config(
+        app, loop=LOOP_FACTORY, log_level=log_level, ws="none", access_log=False, backlog=BACKLOG
+    )
+    server = uvicorn.Server(config)
+    log.info("Gateway on http://%s:%d (press CTRL+C to quit)", host, port)
+    try:
+        server.run(sockets=[sock])
+    finally:
+        sock.close()
+    if not server.started:
+        sys.exit(STARTUP_FAILURE)  # the app's startup failed: its error is in the log
 
 
 def serve_workers(
@@ -36,16 +81,42 @@ def serve_workers(
     """Serve with ``workers`` processes on one port, each building its app with ``factory``
     (``module:function``); uvicorn restarts a worker that dies. Each worker writes its own
     access lines (see ``bootstrap.gateway_from_environment``)."""
-    uvicorn.run(
+    # elsewhere SO_REUSEPORT does not spread connections: the workers share one socket, on
+    # uvloop's own loop (one connection a turn, so no worker takes a burst whole)
+    shared = not sys.platform.startswith("linux")
+    listen(host, port).close()  # a clear error now rather than one from every worker
+    config = uvicorn.Config(
         factory,
         factory=True,
         workers=workers,
         host=host,
         port=port,
+        loop="auto" if shared else LOOP_FACTORY,
         log_level=log_level,
         ws="none",
         access_log=False,
+        backlog=BACKLOG,
     )
+    log.info("Gateway on http://%s:%d, %d workers (press CTRL+C to quit)", host, port, workers)
+    sockets = [config.bind_socket()] if shared else _OwnListener(host, port)
+    Multiprocess(config, sockets=sockets).run()
+
+
+class _OwnListener(list[socket.socket]):
+    """What uvicorn hands each worker process as its sockets: empty here, and unpickled in the
+    worker as a socket of the worker's own on ``host:port`` (``SO_REUSEPORT``)."""
+
+    def __init__(self, host: str, port: int) -> None:
+        super().__init__()
+        self.host = host
+        self.port = port
+
+    def __reduce__(self) -> tuple[object, tuple[str, int]]:
+        return (_worker_listener, (self.host, self.port))
+
+
+def _worker_listener(host: str, port: int) -> list[socket.socket]:
+    return [listen(host, port, reuse_port=True)]
 
 
 class GatewayThread:
@@ -70,6 +141,7 @@ class GatewayThread:
         self.port = port
         self._config = uvicorn.Config(
             app,
+            loop=LOOP_FACTORY,
             log_level=log_level,
             ws="none",
             lifespan="on",
@@ -86,15 +158,7 @@ class GatewayThread:
     def start(self, timeout: float = 30.0) -> GatewayThread:
         if self._thread is not None:
             return self
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((self.host, self._requested_port))
-        except OSError as exc:
-            sock.close()
-            raise Unavailable(
-                f"cannot listen on {self.host}:{self._requested_port}: {exc}"
-            ) from None
+        sock = listen(self.host, self._requested_port)
         self.port = sock.getsockname()[1]
         self._thread = threading.Thread(
             target=self._run,
