@@ -122,3 +122,21 @@ def test_configure_writes_bare_json_lines(own_logger: logging.Logger, gateway: G
         time.sleep(0.01)
     line = json.loads(stream.getvalue().splitlines()[0])
     assert (line["path"], line["status"]) == ("/ping", 200)
+
+
+def test_the_time_is_utc_to_the_millisecond_across_seconds() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    clock = access_log._IsoClock()
+    seen = set()
+    deadline = time.monotonic() + 1.5  # at least one change of second
+    while time.monotonic() < deadline:
+        before = datetime.now(UTC)
+        text = clock.now()
+        after = datetime.now(UTC)
+        stamp = datetime.fromisoformat(text)
+        assert len(text) == len("2026-11-28T05:47:26.123+00:00") and text.endswith("+00:00")
+        assert before - timedelta(milliseconds=1) <= stamp <= after, (before, text, after)
+        seen.add(stamp.second)
+        time.sleep(0.003)
+    assert len(seen) >= 2
