@@ -9,6 +9,7 @@ socket, the worker that woke first took a burst of connections whole while the o
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 import sys
@@ -69,6 +70,8 @@ def serve(
     log.info("Gateway on http://%s:%d (press CTRL+C to quit)", host, port)
     try:
         server.run(sockets=[sock])
+    except KeyboardInterrupt:  # as uvicorn.run does
+        pass
     finally:
         sock.close()
     if not server.started:
@@ -99,7 +102,8 @@ def serve_workers(
     )
     log.info("Gateway on http://%s:%d, %d workers (press CTRL+C to quit)", host, port, workers)
     sockets = [config.bind_socket()] if shared else _OwnListener(host, port)
-    Multiprocess(config, sockets=sockets).run()
+    with contextlib.suppress(KeyboardInterrupt):  # as uvicorn.run does
+        Multiprocess(config, sockets=sockets).run()
 
 
 class _OwnListener(list[socket.socket]):
