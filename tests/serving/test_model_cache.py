@@ -10,6 +10,7 @@ import pytest
 from evergreen.bootstrap import Context
 from evergreen.errors import IntegrityFailure, NotFound, Unavailable
 from evergreen.serving import ModelCache
+from evergreen.store.endpoints import EndpointRepository
 
 from .conftest import Publish
 
@@ -142,3 +143,49 @@ def test_background_refresher_follows_promotions(context: Context, publish: Publ
         assert cache.served() == {"rentals": 2}
     finally:
         cache.stop()
+
+
+def test_poll_resolves_again_only_after_a_change(context: Context, publish: Publish) -> None:
+    publish()
+    cache = ModelCache(context.registry, endpoints=EndpointRepository(context.db))
+    cache.refresh()
+    built = cache.endpoints
+    assert cache.poll() is False
+    assert cache.endpoints is built  # nothing was resolved or rebuilt
+    publish(seed=1)  # version 2 registered and promoted
+    assert cache.poll() is True
+    assert cache.served() == {"rentals": 2}
+    assert cache.poll() is False
+    context.registry.set_alias("rentals", "champion", 1, actor="test")
+    assert cache.poll() is True
+    assert cache.poll() is False
+    endpoints = context.endpoints
+    endpoints.set(
+        "rentals-ab", {"variants": [{"name": "a", "model": "rentals@champion"}]}, actor="t"
+    )
+    assert cache.poll() is True
+    assert cache.served() == {"rentals": 2, "rentals-ab": 1}
+    context.registry.set_alias("rentals", "champion", 2, actor="test")  # the alias moves
+    assert cache.poll() is True
+    assert cache.served() == {"rentals": 2, "rentals-ab": 2}
+    endpoints.set("rentals-ab", {"variants": [{"name": "a", "model": "rentals:1"}]}, actor="t")
+    assert cache.poll() is True
+    assert cache.served() == {"rentals": 2, "rentals-ab": 1}
+    assert cache.poll() is False
+
+
+def test_poll_retries_a_version_that_failed_to_load(context: Context, publish: Publish) -> None:
+    publish()
+    publish(seed=1, promote=False)
+    artifact = Path(context.registry.get_version("rentals", 2).artifact_uri)
+    intact = artifact.read_bytes()
+    corrupt(context, "rentals", 2)
+    context.registry.promote("rentals", 2, "production", actor="test")
+    cache = ModelCache(context.registry, retry_failed_after=0.0)
+    cache.refresh()
+    assert cache.served() == {}  # version 1 left production, version 2 does not load
+    assert cache.poll() is True  # nothing changed in the registry, but a load failed
+    artifact.write_bytes(intact)
+    assert cache.poll() is True
+    assert cache.served() == {"rentals": 2}
+    assert cache.poll() is False

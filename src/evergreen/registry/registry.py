@@ -183,6 +183,11 @@ class Registry:
     def production_versions(self) -> list[tuple[str, ModelVersionRow]]:
         return self.models.production_versions()
 
+    def serving_state(self) -> tuple[tuple[tuple[Any, ...], ...], ...]:
+        """A value that changes whenever ``resolve`` of some reference may answer differently
+        (a version registered, a stage or an alias moved); cheap to read."""
+        return self.models.serving_state()
+
     def resolve(self, ref: ModelRef | str) -> ModelVersionRow:
         ref = ModelRef.parse(ref) if isinstance(ref, str) else ref
         if ref.version is not None:

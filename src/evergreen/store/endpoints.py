@@ -21,6 +21,12 @@ class EndpointRepository:
         with self.db.session() as s:
             return list(s.scalars(sa.select(EndpointRow).order_by(EndpointRow.name)))
 
+    def state(self) -> tuple[tuple[Any, ...], ...]:
+        """Each endpoint's name, policy and last change, as plain tuples (no rows)."""
+        query = sa.select(EndpointRow.name, EndpointRow.policy, EndpointRow.updated_at)
+        with self.db.reading() as connection:
+            return tuple(tuple(row) for row in connection.execute(query.order_by(EndpointRow.name)))
+
     def get(self, name: str) -> EndpointRow | None:
         with self.db.session() as s:
             return s.get(EndpointRow, name)

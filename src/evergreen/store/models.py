@@ -159,6 +159,22 @@ class ModelRepository:
             )
             return [(name, row) for name, row in s.execute(query)]
 
+    def serving_state(self) -> tuple[tuple[tuple[Any, ...], ...], ...]:
+        """Every version's (model, version, stage) and every alias's (model, alias, version):
+        all that resolving a model reference depends on, read as plain tuples (no rows, no
+        JSON), so a gateway can check for changes cheaply before resolving anything."""
+        versions = sa.select(
+            ModelVersionRow.model_id, ModelVersionRow.version, ModelVersionRow.stage
+        ).order_by(ModelVersionRow.model_id, ModelVersionRow.version)
+        aliases = sa.select(
+            ModelAliasRow.model_id, ModelAliasRow.alias, ModelAliasRow.version_id
+        ).order_by(ModelAliasRow.model_id, ModelAliasRow.alias)
+        with self.db.reading() as connection:
+            return tuple(
+                tuple(tuple(row) for row in connection.execute(query))
+                for query in (versions, aliases)
+            )
+
     @staticmethod
     def _versions_of(model: str) -> sa.Select[ModelVersionRow]:
         return (
