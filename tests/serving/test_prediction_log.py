@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -199,13 +200,20 @@ def test_segments_built_from_arrays_equal_the_pandas_route(layout: str) -> None:
     fast, requests = LAYOUTS[layout]
     records = []
     for i, (frame, outputs, served) in enumerate(requests):
-        block = numeric_block(frame)
-        names = None if block is None else tuple(frame.columns)
         ts = START + timedelta(seconds=i)
-        records.append(_Record("m", 1, f"r{i}", ts, frame, outputs, served, block, names))
+        records.append(_Record.of("m", 1, f"r{i}", ts, frame, outputs, served))
+    # A numeric request keeps its values as one array, not its frame.
+    kept = [r.frame is None for r in records]
+    assert kept == [numeric_block(frame) is not None for frame, _, _ in requests]
     schemas: dict[tuple[object, ...], pa.Schema] = {}
     table = _segment_table(records, schemas)
-    expected = pa.Table.from_pandas(_segment_frame(records), preserve_index=False)
+    # The pandas route, on the frames as they came: the same table, schema and metadata.
+    originals = [
+        replace(r, frame=frame) for r, (frame, _, _) in zip(records, requests, strict=True)
+    ]
+    expected = pa.Table.from_pandas(_segment_frame(originals), preserve_index=False)
     assert table.equals(expected, check_metadata=True)  # readers get the same dtypes back
+    rebuilt = pa.Table.from_pandas(_segment_frame(records), preserve_index=False)
+    assert rebuilt.equals(expected, check_metadata=True)
     assert bool(schemas) == fast
     assert table.num_rows == sum(len(frame) for frame, _, _ in requests)

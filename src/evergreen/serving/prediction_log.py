@@ -56,11 +56,40 @@ class _Record:
     version: int
     request_id: str
     ts: datetime
-    inputs: pd.DataFrame
+    rows: int
+    # The inputs: one numeric array and its columns' names when they are one (the frame is
+    # not kept: freeing a thousand frames after each flush held the GIL for ~4 ms), else the
+    # frame itself.
+    block: np.ndarray | None
+    names: tuple[object, ...] | None
+    frame: pd.DataFrame | None
     outputs: np.ndarray | None
     served: Served | None
-    block: np.ndarray | None = None  # the inputs as one numeric array, when they are one
-    names: tuple[object, ...] | None = None  # the inputs' columns, when ``block`` is set
+
+    @classmethod
+    def of(
+        cls,
+        model: str,
+        version: int,
+        request_id: str,
+        ts: datetime,
+        inputs: pd.DataFrame,
+        outputs: np.ndarray | None,
+        served: Served | None,
+    ) -> _Record:
+        answer = None if outputs is None else np.asarray(outputs)
+        rows = len(inputs)
+        block = numeric_block(inputs)
+        if block is None:
+            return cls(model, version, request_id, ts, rows, None, None, inputs, answer, served)
+        names = tuple(inputs.columns)
+        return cls(model, version, request_id, ts, rows, block, names, None, answer, served)
+
+    @property
+    def inputs(self) -> pd.DataFrame:
+        if self.frame is not None:
+            return self.frame
+        return pd.DataFrame(self.block, columns=list(self.names or ()))
 
 
 class PredictionLogWriter:
@@ -103,16 +132,12 @@ class PredictionLogWriter:
     ) -> None:
         """Queue one request's rows (``outputs`` None when the model failed, with ``served.error``
         saying why); never touches storage."""
-        answer = None if outputs is None else np.asarray(outputs)
-        block = numeric_block(inputs)
-        names = None if block is None else tuple(inputs.columns)
-        now = self.clock.now()
-        item = _Record(model, version, request_id, now, inputs, answer, served, block, names)
+        item = _Record.of(model, version, request_id, self.clock.now(), inputs, outputs, served)
         with self._lock:
             if self._closed:
                 raise InvalidState("the prediction log writer is closed")
             self._pending.append(item)
-            self._pending_rows += len(inputs)
+            self._pending_rows += item.rows
             full = self._pending_rows >= self.max_rows
         if full:
             self._wake.set()
@@ -127,7 +152,7 @@ class PredictionLogWriter:
             except BaseException:
                 with self._lock:  # put the batch back so a later flush retries it
                     self._pending[:0] = batch
-                    self._pending_rows += sum(len(r.inputs) for r in batch)
+                    self._pending_rows += sum(r.rows for r in batch)
                 raise
 
     def close(self, timeout: float | None = 30.0) -> None:
@@ -247,7 +272,7 @@ def _numeric_layout(records: list[_Record]) -> tuple[object, ...] | None:
 
 def _segment_frame(records: list[_Record]) -> pd.DataFrame:
     """One frame for many requests of one model version (their inputs share the signature)."""
-    counts = [len(r.inputs) for r in records]
+    counts = [r.rows for r in records]
     inputs = stack_frames([r.inputs for r in records], [r.block for r in records])
     inputs.columns = pd.Index([f"input.{c}" if c in RESERVED else str(c) for c in inputs.columns])
     head: dict[str, object] = {
