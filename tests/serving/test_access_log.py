@@ -124,6 +124,22 @@ def test_configure_writes_bare_json_lines(own_logger: logging.Logger, gateway: G
     assert (line["path"], line["status"]) == ("/ping", 200)
 
 
+def test_configured_lines_still_pass_the_loggers_filters(
+    own_logger: logging.Logger, gateway: Gateway
+) -> None:
+    stream = io.StringIO()
+    access_log.configure(stream)
+    own_logger.addFilter(lambda record: "/health" not in record.getMessage())
+    assert gateway.client.get("/health").status_code == 200
+    assert gateway.client.get("/ping").status_code == 200
+    deadline = time.monotonic() + 5
+    while not stream.getvalue() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.1)
+    paths = [json.loads(text)["path"] for text in stream.getvalue().splitlines()]
+    assert paths == ["/ping"]
+
+
 def test_the_time_is_utc_to_the_millisecond_across_seconds() -> None:
     from datetime import UTC, datetime, timedelta
 

