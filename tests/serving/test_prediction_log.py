@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -149,6 +148,30 @@ def test_max_rows_wakes_the_writer(context: Context) -> None:
         writer.close()
 
 
+def test_requests_recorded_together_read_back_one_by_one(
+    context: Context, writer: PredictionLogWriter
+) -> None:
+    writer.record("rentals", 1, "alone", inputs(1, start=100), np.array([0.5]))
+    # three requests of 1, 2 and 1 rows answered in one call, as a shadow logs its batch
+    writer.record_together(
+        "rentals", 1, ["a", "b", "c"], [1, 2, 1], inputs(4), np.array([1.0, 2.0, 3.0, 4.0])
+    )
+    writer.flush()
+    frame = read(context)
+    assert frame["request_id"].tolist() == ["alone", "a", "b", "b", "c"]
+    assert frame["temp"].tolist() == [100.0, 0.0, 1.0, 2.0, 3.0]
+    assert frame["prediction"].tolist() == [0.5, 1.0, 2.0, 3.0, 4.0]
+    (segment,) = context.predictions.segments("rentals")
+    assert segment.rows == 5
+
+
+def test_requests_recorded_together_must_add_up(writer: PredictionLogWriter) -> None:
+    with pytest.raises(ValueError, match="do not match the 4 rows"):
+        writer.record_together("rentals", 1, ["a", "b"], [1, 2], inputs(4), np.arange(4.0))
+    with pytest.raises(ValueError, match="2 requests"):
+        writer.record_together("rentals", 1, ["a", "b"], [4], inputs(4), np.arange(4.0))
+
+
 def test_close_writes_everything_and_refuses_more(context: Context) -> None:
     writer = PredictionLogWriter(context.artifacts, context.predictions, flush_interval=60)
     for i in range(50):
@@ -201,7 +224,7 @@ def test_segments_built_from_arrays_equal_the_pandas_route(layout: str) -> None:
     records = []
     for i, (frame, outputs, served) in enumerate(requests):
         ts = START + timedelta(seconds=i)
-        records.append(_Record.of("m", 1, f"r{i}", ts, frame, outputs, served))
+        records.append(_Record.of("m", 1, (f"r{i}",), None, ts, frame, outputs, served))
     # A numeric request keeps its values as one array, not its frame.
     kept = [r.frame is None for r in records]
     assert kept == [numeric_block(frame) is not None for frame, _, _ in requests]
@@ -209,7 +232,7 @@ def test_segments_built_from_arrays_equal_the_pandas_route(layout: str) -> None:
     table = _segment_table(records, schemas)
     # The pandas route, on the frames as they came: the same table, schema and metadata.
     originals = [
-        replace(r, frame=frame) for r, (frame, _, _) in zip(records, requests, strict=True)
+        r._replace(frame=frame) for r, (frame, _, _) in zip(records, requests, strict=True)
     ]
     expected = pa.Table.from_pandas(_segment_frame(originals), preserve_index=False)
     assert table.equals(expected, check_metadata=True)  # readers get the same dtypes back
@@ -217,3 +240,40 @@ def test_segments_built_from_arrays_equal_the_pandas_route(layout: str) -> None:
     assert rebuilt.equals(expected, check_metadata=True)
     assert bool(schemas) == fast
     assert table.num_rows == sum(len(frame) for frame, _, _ in requests)
+
+
+@pytest.mark.parametrize("numeric", [True, False], ids=["arrays", "pandas"])
+def test_a_record_of_requests_together_gives_the_table_of_the_requests_one_by_one(
+    numeric: bool,
+) -> None:
+    counts = [1, 3, 1, 2]
+    frames = [_numeric(n) if numeric else inputs(n) for n in counts]
+    outputs = [np.arange(n, dtype="float64") + 10 * i for i, n in enumerate(counts)]
+    shadow = Served("ep", "next", "shadow", latency_ms=2.0)
+    ids = tuple(f"r{i}" for i in range(len(counts)))
+    one_by_one = [
+        _Record.of("m", 1, (rid,), None, START, frame, out, shadow)
+        for rid, frame, out in zip(ids, frames, outputs, strict=True)
+    ]
+    stacked = pd.concat(frames, ignore_index=True)
+    together = _Record.of(
+        "m", 1, ids, tuple(counts), START, stacked, np.concatenate(outputs), shadow
+    )
+    # the record of a single request before it, as the writer's segments mix them
+    first = _Record.of("m", 1, ("x",), None, START, frames[0], outputs[0], shadow)
+    schemas: dict[tuple[object, ...], pa.Schema] = {}
+    expected = _segment_table([first, *one_by_one], schemas)
+    assert _segment_table([first, together], schemas).equals(expected, check_metadata=True)
+    assert bool(schemas) == numeric  # numeric inputs take the arrow route
+    pandas_route = pa.Table.from_pandas(_segment_frame([first, together]), preserve_index=False)
+    assert pandas_route.equals(expected, check_metadata=True)
+    assert expected.column("request_id").to_pylist() == [
+        "x",
+        "r0",
+        "r1",
+        "r1",
+        "r1",
+        "r2",
+        "r3",
+        "r3",
+    ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,10 +35,11 @@ class Logged:
 
 
 class Log:
-    """Collects what the shadows log, from whichever thread logs it."""
+    """Collects what the shadows log, from whichever thread logs it, one row a copy."""
 
     def __init__(self) -> None:
         self.rows: list[Logged] = []
+        self.calls = 0
         self.lock = threading.Lock()
 
     def __call__(
@@ -46,17 +47,34 @@ class Log:
         endpoint: str,
         variant: str,
         served: ServedModel,
-        request_id: str,
+        request_ids: Sequence[str],
+        counts: Sequence[int],
         inputs: pd.DataFrame,
         outputs: np.ndarray | None,
         latency_ms: float,
         error: str | None,
     ) -> None:
         thread = threading.current_thread().name
+        assert len(request_ids) == len(counts) and sum(counts) == len(inputs)
+        assert outputs is None or len(outputs) == len(inputs)
         with self.lock:
-            self.rows.append(
-                Logged(endpoint, variant, request_id, inputs, outputs, latency_ms, error, thread)
-            )
+            self.calls += 1
+            start = 0
+            for request_id, count in zip(request_ids, counts, strict=True):
+                rows = slice(start, start + count)
+                start += count
+                self.rows.append(
+                    Logged(
+                        endpoint,
+                        variant,
+                        request_id,
+                        inputs.iloc[rows],
+                        None if outputs is None else outputs[rows],
+                        latency_ms,
+                        error,
+                        thread,
+                    )
+                )
 
 
 class Model:
@@ -81,8 +99,10 @@ def served(context: Context, publish: Publish) -> ServedModel:
     return ModelLoader(context.registry, onnx=False).load(published.name, published.version)
 
 
-def shadow_of(served: ServedModel, model: Model, *, batched: bool = True) -> ServedShadow:
-    batcher = MicroBatcher(model, BatchingSpec(), name="shadow") if batched else None
+def shadow_of(
+    served: ServedModel, model: Model, *, batched: bool = True, spec: BatchingSpec | None = None
+) -> ServedShadow:
+    batcher = MicroBatcher(model, spec or BatchingSpec(), name="shadow") if batched else None
     copy = ServedModel(served.model, "native", model, 0.0, batcher)
     return ServedShadow("next", "rentals:1", 1.0, copy)
 
@@ -116,9 +136,13 @@ def test_copies_that_arrive_together_are_predicted_in_one_call(served: ServedMod
 
     asyncio.run(main())
     assert model.calls == [20]  # one call for the twenty copies
+    assert log.calls == 1  # and one log record
     assert [r.request_id for r in log.rows] == [f"r{i}" for i in range(20)]
     for logged, frame in zip(log.rows, frames, strict=True):
         np.testing.assert_allclose(logged.outputs, served.predict(frame))  # type: ignore[arg-type]
+        pd.testing.assert_frame_equal(
+            logged.inputs.reset_index(drop=True), frame.reset_index(drop=True)
+        )
         assert logged.error is None and logged.variant == "next" and logged.endpoint == "bikes"
         assert logged.thread == "evergreen-batch-shadow"  # logged off the event loop
         assert logged.latency_ms < 200  # the gathering wait is not the model's time
@@ -144,9 +168,35 @@ def test_a_copy_the_model_refuses_fails_alone(served: ServedModel) -> None:
 
     asyncio.run(main())
     by_id = {r.request_id: r for r in log.rows}
-    assert len(by_id) == 5
+    assert len(by_id) == 5 and len(log.rows) == 5  # each copy logged once
     assert by_id["r2"].outputs is None and "negative humidity" in str(by_id["r2"].error)
-    assert all(by_id[f"r{i}"].error is None for i in (0, 1, 3, 4))
+    for i in (0, 1, 3, 4):
+        assert by_id[f"r{i}"].error is None
+        np.testing.assert_allclose(by_id[f"r{i}"].outputs, served.predict(frames[i]))  # type: ignore[arg-type]
+    assert model.calls[0] == 5 and model.calls[-5:] == [1] * 5  # together, then one by one
+    shadow.served.close()
+
+
+def test_copies_beyond_a_batch_are_predicted_in_batches_and_logged_one_by_one(
+    served: ServedModel,
+) -> None:
+    model = Model(served.predict)
+    shadow = shadow_of(served, model, spec=BatchingSpec(max_batch_rows=3))
+    log = Log()
+    frames = rows(served, 5)
+
+    async def main() -> None:
+        copies = ShadowCopies(log, GatewayMetrics(), wait=0.05)
+        send_all(copies, shadow, frames)
+        await copies.drain()
+        copies.close()
+
+    asyncio.run(main())
+    assert model.calls == [3, 2]  # the batcher's limit holds
+    assert log.calls == 5
+    assert [r.request_id for r in log.rows] == [f"r{i}" for i in range(5)]
+    for logged, frame in zip(log.rows, frames, strict=True):
+        np.testing.assert_allclose(logged.outputs, served.predict(frame))  # type: ignore[arg-type]
     shadow.served.close()
 
 

@@ -10,15 +10,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import partial
 
 import numpy as np
 import pandas as pd
 
 from evergreen.errors import EvergreenError, InvalidInput
 from evergreen.flavors.base import LoadedModel
+from evergreen.serving.frames import numeric_block
 from evergreen.serving.in_flight import InFlight
 from evergreen.serving.loader import ServedModel
 from evergreen.serving.metrics import GatewayMetrics
@@ -58,7 +58,7 @@ class Gateway:
         self.in_flight = in_flight
         self.log_writer = log_writer
         self.metrics = metrics or GatewayMetrics()
-        self.shadows = ShadowCopies(partial(self._record, "shadow"), self.metrics)
+        self.shadows = ShadowCopies(self._record_shadow, self.metrics)
 
     @property
     def ready(self) -> bool:
@@ -112,9 +112,11 @@ class Gateway:
         seconds = time.perf_counter() - started
         self.metrics.requests.labels(route.endpoint, route.variant, protocol).inc()
         self.metrics.latency.labels(route.endpoint, route.variant).observe(seconds)
-        self._log(route, request_id, inputs, outputs, started)
+        # the rows as one array, taken once for the log record and the shadows' batch
+        block = numeric_block(inputs) if self.log_writer is not None or route.shadows else None
+        self._log(route, request_id, inputs, outputs, started, block=block)
         if route.shadows:
-            self.shadows.send(route.endpoint, route.shadows, inputs, request_id)
+            self.shadows.send(route.endpoint, route.shadows, inputs, request_id, block)
         return outputs
 
     def count_error(self, route: Route, protocol: str, status: int) -> None:
@@ -137,39 +139,49 @@ class Gateway:
         outputs: np.ndarray | None,
         started: float,
         error: str | None = None,
+        *,
+        block: np.ndarray | None = None,
     ) -> None:
+        if self.log_writer is None:
+            return
         latency_ms = (time.perf_counter() - started) * 1000.0
-        self._record(
-            "primary",
-            route.endpoint,
-            route.variant,
-            route.served,
-            request_id,
-            inputs,
-            outputs,
-            latency_ms,
-            error,
-        )
+        who = Served(route.endpoint, route.variant, "primary", latency_ms, error)
+        model = route.model
+        try:
+            self.log_writer.record(
+                model.name, model.version, request_id, inputs, outputs, who, block=block
+            )
+        except EvergreenError as exc:  # a prediction is answered even if it cannot be logged
+            log.error(
+                "prediction %s of %s:%d not logged: %s", request_id, model.name, model.version, exc
+            )
 
-    def _record(
+    def _record_shadow(
         self,
-        role: str,
         endpoint: str,
         variant: str,
         served: ServedModel,
-        request_id: str,
+        request_ids: Sequence[str],
+        counts: Sequence[int],
         inputs: pd.DataFrame,
         outputs: np.ndarray | None,
         latency_ms: float,
         error: str | None,
     ) -> None:
+        """Log shadow answers: ``inputs`` and ``outputs`` hold the copies' rows in order."""
         if self.log_writer is None:
             return
-        who = Served(endpoint, variant, role, latency_ms, error)
+        who = Served(endpoint, variant, "shadow", latency_ms, error)
         model = served.model
         try:
-            self.log_writer.record(model.name, model.version, request_id, inputs, outputs, who)
-        except EvergreenError as exc:  # a prediction is answered even if it cannot be logged
+            self.log_writer.record_together(
+                model.name, model.version, request_ids, counts, inputs, outputs, who
+            )
+        except EvergreenError as exc:
             log.error(
-                "prediction %s of %s:%d not logged: %s", request_id, model.name, model.version, exc
+                "%d shadow predictions of %s:%d not logged: %s",
+                len(request_ids),
+                model.name,
+                model.version,
+                exc,
             )

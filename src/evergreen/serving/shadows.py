@@ -2,12 +2,15 @@
 the endpoint answers, predicted off the request path; its answers are logged, never returned.
 
 Copies for one shadow are gathered on the event loop for up to ``wait`` seconds (or
-``max_rows`` rows) and handed over together: to the shadow's micro-batcher, which predicts them
-in one call (a copy the model refuses fails alone): on the event loop's next turn for a model
-fast enough to be batched there, else on its worker thread, woken once for all of them; or, for
-a model that does not batch, to a thread that predicts them one by one. Whoever predicted a
-copy logs its answer or error. Handed over one by one, the shadow's thread and the event loop
-traded Python's lock on every request, and a busy gateway lost a third of its throughput.
+``max_rows`` rows) and handed over together: stacked into one frame, to the shadow's
+micro-batcher, which predicts it in one call: on the event loop's next turn for a model fast
+enough to be batched there, else on its worker thread, woken once for all of them. Whoever
+predicted them logs the answers as one prediction-log record (one record a copy cost a busy
+gateway a tenth of its throughput). When that call fails, the copies are predicted again one by
+one, so a copy the model refuses fails alone and is logged with its error. A model that does not
+batch gets its copies on a thread that predicts them one by one. Handed over one by one, the
+shadow's thread and the event loop traded Python's lock on every request, and a busy gateway
+lost a third of its throughput.
 
 A shadow's logged latency counts from the hand-over (the gathering wait is not the model's, so
 it does not count against the shadow in a verdict); ``evergreen_shadow_lag_seconds`` counts
@@ -21,16 +24,18 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 from prometheus_client import Histogram
 
-from evergreen.serving.batching import Outcome
+from evergreen.serving.batching import MicroBatcher, Outcome
+from evergreen.serving.frames import numeric_block, stack_frames
 from evergreen.serving.loader import ServedModel
 from evergreen.serving.metrics import GatewayMetrics
 from evergreen.serving.model_cache import ServedShadow
@@ -42,16 +47,29 @@ SHADOW_WAIT = 0.020
 MAX_SHADOW_ROWS = 256
 MAX_SHADOWS_IN_FLIGHT = 1000
 
-# (endpoint, variant, served, request_id, inputs, outputs or None, latency_ms, error or None)
+# (endpoint, variant, served, request ids, each one's rows, their inputs one after the other,
+#  their outputs likewise or None, latency_ms, error or None)
 ShadowLog = Callable[
-    [str, str, ServedModel, str, pd.DataFrame, "np.ndarray | None", float, "str | None"], None
+    [
+        str,
+        str,
+        ServedModel,
+        Sequence[str],
+        Sequence[int],
+        pd.DataFrame,
+        "np.ndarray | None",
+        float,
+        "str | None",
+    ],
+    None,
 ]
 
 
-@dataclass(frozen=True)
-class _Copy:
+class _Copy(NamedTuple):
     request_id: str
     inputs: pd.DataFrame
+    block: np.ndarray | None  # frames.numeric_block(inputs)
+    rows: int
     answered: float  # perf_counter() when the primary answered
 
 
@@ -99,10 +117,14 @@ class ShadowCopies:
         shadows: tuple[ServedShadow, ...],
         inputs: pd.DataFrame,
         request_id: str,
+        block: np.ndarray | None = None,
     ) -> None:
         """Copy a request the primary has answered to each shadow that samples it; call it on
-        the event loop."""
+        the event loop. ``block``: ``frames.numeric_block(inputs)`` when the caller has it."""
         answered = time.perf_counter()
+        rows = len(inputs)
+        if block is None:
+            block = numeric_block(inputs)
         for shadow in shadows:
             if not sampled(shadow.sample):
                 continue
@@ -116,8 +138,8 @@ class ShadowCopies:
                 window = self._windows[key] = _Window(endpoint, shadow, lag)
                 loop = asyncio.get_running_loop()
                 window.timer = loop.call_later(self.wait, self._hand_over, key)
-            window.copies.append(_Copy(request_id, inputs, answered))
-            window.rows += len(inputs)
+            window.copies.append(_Copy(request_id, inputs, block, rows, answered))
+            window.rows += rows
             with self._lock:
                 self._in_flight += 1
             if window.rows >= self.max_rows:
@@ -149,14 +171,63 @@ class ShadowCopies:
         try:
             if batcher is None:
                 self._pool.submit(self._predict_each, window)
-            else:
+            elif len(window.copies) > 1 and window.rows <= batcher.spec.max_batch_rows:
                 frames = [copy.inputs for copy in window.copies]
-                batcher.submit_group(frames, partial(self._batched, window, handed))
+                stacked = stack_frames(frames, [copy.block for copy in window.copies])
+                together = partial(self._together, batcher, window, handed, stacked)
+                batcher.submit_group([stacked], together)
+            else:
+                self._submit_each(batcher, window, handed)
         except Exception as exc:  # swapped out and closed, overloaded, or shutting down
-            self._batched(window, handed, [exc] * len(window.copies))
+            self._each(window, handed, [exc] * len(window.copies))
 
-    def _batched(self, window: _Window, handed: float, outcomes: list[Outcome]) -> None:
-        """The window's copies have been predicted (on the event loop or the batch thread)."""
+    def _submit_each(self, batcher: MicroBatcher, window: _Window, handed: float) -> None:
+        frames = [copy.inputs for copy in window.copies]
+        batcher.submit_group(frames, partial(self._each, window, handed))
+
+    def _together(
+        self,
+        batcher: MicroBatcher,
+        window: _Window,
+        handed: float,
+        stacked: pd.DataFrame,
+        outcomes: list[Outcome],
+    ) -> None:
+        """The window's copies, stacked, have been predicted in one call (on the event loop or
+        the batch thread): one log record for all of them."""
+        outputs = outcomes[0]
+        if isinstance(outputs, BaseException) or outputs.shape[:1] != (window.rows,):
+            try:  # perhaps one copy the model refuses: one by one, so that it fails alone
+                self._submit_each(batcher, window, handed)
+            except Exception as exc:
+                self._each(window, handed, [exc] * len(window.copies))
+            return
+        shadow = window.shadow
+        try:
+            now = time.perf_counter()
+            latency_ms = (now - handed) * 1000.0
+            for copy in window.copies:
+                window.lag.observe(now - copy.answered)
+            self.log_answer(
+                window.endpoint,
+                shadow.name,
+                shadow.served,
+                [copy.request_id for copy in window.copies],
+                [copy.rows for copy in window.copies],
+                stacked,
+                outputs,
+                latency_ms,
+                None,
+            )
+        except Exception:  # a shadow never takes anything down with it
+            log.exception("shadow %s of %s: answers not logged", shadow.name, window.endpoint)
+        finally:
+            with self._lock:
+                self._in_flight -= len(window.copies)
+
+    def _each(self, window: _Window, handed: float, outcomes: list[Outcome]) -> None:
+        """The window's copies have been predicted one by one (on the event loop or the batch
+        thread)."""
         seconds = time.perf_counter() - handed
         for copy, outcome in zip(window.copies, outcomes, strict=True):
             self._done(window, copy, outcome, seconds)
@@ -185,7 +256,8 @@ class ShadowCopies:
                 window.endpoint,
                 shadow.name,
                 shadow.served,
-                copy.request_id,
+                (copy.request_id,),
+                (copy.rows,),
                 copy.inputs,
                 outputs,
                 seconds * 1000.0,
