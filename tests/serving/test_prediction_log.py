@@ -1,12 +1,14 @@
 from __future__ import annotations
 
+import io
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from evergreen.bootstrap import Context
@@ -14,7 +16,13 @@ from evergreen.core.clock import SimulatedClock
 from evergreen.errors import InvalidState
 from evergreen.serving import PredictionLogWriter
 from evergreen.serving.frames import numeric_block
-from evergreen.serving.prediction_log import Served, _Record, _segment_frame, _segment_table
+from evergreen.serving.prediction_log import (
+    Served,
+    _Record,
+    _segment_frame,
+    _segment_table,
+    _timestamps,
+)
 from evergreen.store.predictions import read_predictions
 
 START = datetime(2024, 5, 1, 12, tzinfo=UTC)
@@ -148,6 +156,26 @@ def test_max_rows_wakes_the_writer(context: Context) -> None:
         writer.close()
 
 
+def test_text_columns_are_dictionary_encoded_and_numbers_plain(
+    context: Context, writer: PredictionLogWriter
+) -> None:
+    served = Served("ep", "blue")
+    for i in range(20):
+        writer.record("rentals", 1, f"r-{i}", inputs(1, start=i), np.array([1.0]), served)
+    writer.flush()
+    (segment,) = context.predictions.segments("rentals")
+    data = context.artifacts.get_bytes(segment.artifact_sha256)
+    group = pq.ParquetFile(io.BytesIO(data)).metadata.row_group(0)
+    encodings = {
+        group.column(i).path_in_schema: group.column(i).encodings for i in range(group.num_columns)
+    }
+    for text in ("request_id", "endpoint", "variant", "role", "city"):
+        assert "RLE_DICTIONARY" in encodings[text], text
+    for number in ("temp", "latency_ms", "prediction"):
+        assert "RLE_DICTIONARY" not in encodings[number], number
+    assert read(context)["temp"].tolist() == [float(i) for i in range(20)]
+
+
 def test_requests_recorded_together_read_back_one_by_one(
     context: Context, writer: PredictionLogWriter
 ) -> None:
@@ -198,6 +226,13 @@ LAYOUTS: dict[str, tuple[bool, list[tuple[pd.DataFrame, np.ndarray | None, Serve
     "several rows": (
         True,
         [(_numeric(2), np.array([1, 2]), None), (_numeric(3), np.arange(3), None)],
+    ),
+    "two variants": (
+        True,
+        [
+            (_numeric(1), np.array([1.0]), SERVED),
+            (_numeric(1), np.array([2.0]), Served("ep", "green", "shadow", latency_ms=3.0)),
+        ],
     ),
     "ints, reserved": (True, [(_numeric(1, "int32", ("ts", "x")), np.array([True]), SERVED)] * 2),
     "strings": (False, [(inputs(2), np.array([1.0, 2.0]), SERVED)]),
@@ -277,3 +312,19 @@ def test_a_record_of_requests_together_gives_the_table_of_the_requests_one_by_on
         "r3",
         "r3",
     ]
+
+
+def test_timestamps_are_exact_to_the_microsecond() -> None:
+    rng = np.random.default_rng(7)
+    stamps = [
+        START + timedelta(seconds=int(s), microseconds=int(us))
+        for s, us in zip(
+            rng.integers(-(10**9), 10**9, 50_000), rng.integers(0, 10**6, 50_000), strict=True
+        )
+    ]
+    expected = pa.array(stamps, pa.timestamp("us", tz="UTC"))  # Arrow's own, value by value
+    assert _timestamps(stamps).equals(expected)
+    other_zone = [stamp.astimezone(timezone(timedelta(hours=-5))) for stamp in stamps[:100]]
+    assert _timestamps(other_zone).equals(expected[:100])
+    naive = [stamp.replace(tzinfo=None) for stamp in stamps[:100]]
+    assert _timestamps(naive).equals(expected[:100])  # read as UTC, as Arrow does

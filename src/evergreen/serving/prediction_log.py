@@ -20,6 +20,7 @@ import logging
 import threading
 from collections.abc import Sequence
 from datetime import datetime
+from itertools import chain
 from typing import NamedTuple
 
 import numpy as np
@@ -68,6 +69,9 @@ class _Record(NamedTuple):  # a tuple, like Served
     frame: pd.DataFrame | None
     outputs: np.ndarray | None
     served: Served | None
+    # what the segment's columns are when the record fits the arrow route (a numeric block and a
+    # 1-D numeric answer a row), else None; records of one segment must all have the same
+    layout: tuple[object, ...] | None
 
     @classmethod
     def of(
@@ -93,9 +97,12 @@ class _Record(NamedTuple):  # a tuple, like Served
             block = numeric_block(inputs)
         head = (model, version, request_ids, counts, ts, rows)
         if block is None:
-            return cls(*head, None, None, inputs, answer, served)
+            return cls(*head, None, None, inputs, answer, served, None)
         names = tuple(inputs.columns.tolist())  # 0.7 us; tuple(Index) costs 5.6
-        return cls(*head, block, names, None, answer, served)
+        layout = None
+        if answer is not None and answer.dtype.kind in "biuf" and answer.shape == (rows,):
+            layout = (names, block.dtype.str, answer.dtype.str, served is not None)
+        return cls(*head, block, names, None, answer, served, layout)
 
     @property
     def request_rows(self) -> tuple[int, ...]:
@@ -234,7 +241,7 @@ class PredictionLogWriter:
     ) -> None:
         table = _segment_table(records, self._schemas)
         buffer = io.BytesIO()
-        pq.write_table(table, buffer)
+        pq.write_table(table, buffer, use_dictionary=_dictionary_columns(table.schema))
         blob = self.artifacts.put_bytes(buffer.getvalue())
         self.predictions.add_segment(
             PredictionSegmentRow(
@@ -279,37 +286,53 @@ def _segment_table(
     request_ids = pa.array(ids, pa.string())
     if len(ids) != rows:
         request_ids = request_ids.take(pa.array(np.repeat(np.arange(len(ids)), id_rows)))
-    arrays = [request_ids, per_row(pa.array([r.ts for r in records], pa.timestamp("us", tz="UTC")))]
+    arrays = [request_ids, per_row(_timestamps([r.ts for r in records]))]
     if records[0].served is not None:
         served = [r.served for r in records if r.served is not None]
-        for column in ("endpoint", "variant", "role", "error"):
-            arrays.append(per_row(pa.array([getattr(s, column) for s in served], pa.string())))
-        arrays.append(per_row(pa.array([s.latency_ms for s in served], pa.float64())))
-    block = np.vstack([r.block for r in records if r.block is not None])
+        endpoints, variants, roles, latencies, errors = zip(*served, strict=True)
+        for values in (endpoints, variants, roles, errors):
+            arrays.append(per_row(_text(values)))
+        arrays.append(per_row(pa.array(latencies, pa.float64())))
+    block = np.concatenate([r.block for r in records if r.block is not None])
     arrays.extend(pa.array(block[:, j]) for j in range(block.shape[1]))
     arrays.append(pa.array(np.concatenate([r.outputs for r in records if r.outputs is not None])))
     return pa.Table.from_arrays(arrays, schema=schema)
 
 
+def _timestamps(stamps: list[datetime]) -> pa.Array:
+    """UTC timestamps to the microsecond. Converted by Arrow, each aware datetime costs a call
+    to its ``utcoffset`` (9 ms for a thousand, under the GIL); through their float seconds, 0.5
+    (exact to the microsecond: a float's error there is under a quarter of one)."""
+    if stamps[0].tzinfo is None:  # naive (a clock of the caller's): Arrow reads them as UTC
+        return pa.array(stamps, pa.timestamp("us", tz="UTC"))
+    seconds = np.fromiter((stamp.timestamp() for stamp in stamps), np.float64, len(stamps))
+    return pa.array(np.rint(seconds * 1e6).astype(np.int64), pa.timestamp("us", tz="UTC"))
+
+
+def _text(values: tuple[str | None, ...]) -> pa.Array:
+    """A text column; one value throughout (the endpoint, variant and role of a segment, a
+    null error) is repeated rather than converted value by value."""
+    first = values[0]
+    if values.count(first) < len(values):
+        return pa.array(values, pa.string())
+    if first is None:
+        return pa.nulls(len(values), pa.string())
+    return pa.repeat(pa.scalar(first, pa.string()), len(values))
+
+
+def _dictionary_columns(schema: pa.Schema) -> list[str]:
+    """The columns worth Parquet's dictionary encoding: the text ones (ids, endpoint, variant,
+    role, error, text and categorical inputs). Numeric inputs are left plain: encoding them took
+    half the writer's Parquet time, for files 2% smaller."""
+    text = (pa.types.is_string, pa.types.is_large_string, pa.types.is_dictionary)
+    return [field.name for field in schema if any(is_text(field.type) for is_text in text)]
+
+
 def _numeric_layout(records: list[_Record]) -> tuple[object, ...] | None:
     """What the segment's columns are, when ``records`` fit ``_segment_table``'s fast route."""
-    first = records[0]
-    if first.block is None or first.outputs is None or first.outputs.dtype.kind not in "biuf":
-        return None
-    names, block_dtype, output_dtype = first.names, first.block.dtype, first.outputs.dtype
-    served = first.served is not None
-    for r in records:  # plain attribute checks: pandas calls would cost as much as the route
-        if (
-            r.block is None
-            or r.outputs is None
-            or r.names != names
-            or r.block.dtype != block_dtype
-            or r.outputs.dtype != output_dtype
-            or r.outputs.shape != r.block.shape[:1]
-            or (r.served is not None) != served
-        ):
-            return None
-    return (names, block_dtype.str, output_dtype.str, served)
+    layouts = [r.layout for r in records]
+    first = layouts[0]
+    return first if first is not None and layouts.count(first) == len(layouts) else None
 
 
 def _segment_frame(records: list[_Record]) -> pd.DataFrame:
@@ -334,12 +357,10 @@ def _segment_frame(records: list[_Record]) -> pd.DataFrame:
 
 def _requests(records: list[_Record]) -> tuple[list[str], list[int]]:
     """Every request's id and number of rows, in order."""
-    ids: list[str] = []
-    rows: list[int] = []
-    for r in records:
-        ids.extend(r.request_ids)
-        rows.extend(r.request_rows)
-    return ids, rows
+    ids = list(chain.from_iterable([r.request_ids for r in records]))
+    if len(ids) == len(records):  # a request a record
+        return ids, [r.rows for r in records]
+    return ids, list(chain.from_iterable([r.request_rows for r in records]))
 
 
 def _predictions(records: list[_Record], counts: list[int]) -> object:
