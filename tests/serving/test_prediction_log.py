@@ -18,7 +18,10 @@ from evergreen.serving import PredictionLogWriter
 from evergreen.serving.frames import numeric_block
 from evergreen.serving.prediction_log import (
     Served,
+    _Columns,
+    _Entry,
     _Record,
+    _seconds,
     _segment_frame,
     _segment_table,
     _timestamps,
@@ -253,54 +256,83 @@ LAYOUTS: dict[str, tuple[bool, list[tuple[pd.DataFrame, np.ndarray | None, Serve
 }
 
 
+def _pending(writer: PredictionLogWriter) -> list[_Entry]:
+    """What the writer holds for its one segment (and takes it, so nothing is written)."""
+    with writer._lock:
+        batch, writer._pending, writer._pending_rows = writer._pending, {}, 0
+    (entries,) = batch.values()
+    return entries
+
+
+def _records(entries: list[_Entry]) -> list[_Record]:
+    return [r for e in entries for r in (e.records() if isinstance(e, _Columns) else [e])]
+
+
 @pytest.mark.parametrize("layout", LAYOUTS)
-def test_segments_built_from_arrays_equal_the_pandas_route(layout: str) -> None:
+def test_segments_built_from_columns_equal_the_pandas_route(
+    writer: PredictionLogWriter, clock: SimulatedClock, layout: str
+) -> None:
     fast, requests = LAYOUTS[layout]
-    records = []
+    originals = []
     for i, (frame, outputs, served) in enumerate(requests):
-        ts = START + timedelta(seconds=i)
-        records.append(_Record.of("m", 1, (f"r{i}",), None, ts, frame, outputs, served))
-    # A numeric request keeps its values as one array, not its frame.
-    kept = [r.frame is None for r in records]
+        ts = clock.advance(timedelta(seconds=1))
+        writer.record("m", 1, f"r{i}", frame, outputs, served)
+        answer = None if outputs is None else np.asarray(outputs)
+        originals.append(
+            _Record((f"r{i}",), None, ts, len(frame), None, None, frame, answer, served)
+        )
+    entries = _pending(writer)
+    assert (len(entries) == 1 and isinstance(entries[0], _Columns)) == fast  # one run of columns
+    # A numeric request keeps its values as arrays, not its frame.
+    kept = [r.frame is None for r in _records(entries)]
     assert kept == [numeric_block(frame) is not None for frame, _, _ in requests]
     schemas: dict[tuple[object, ...], pa.Schema] = {}
-    table = _segment_table(records, schemas)
+    table = _segment_table(entries, schemas)
     # The pandas route, on the frames as they came: the same table, schema and metadata.
-    originals = [
-        r._replace(frame=frame) for r, (frame, _, _) in zip(records, requests, strict=True)
-    ]
     expected = pa.Table.from_pandas(_segment_frame(originals), preserve_index=False)
     assert table.equals(expected, check_metadata=True)  # readers get the same dtypes back
-    rebuilt = pa.Table.from_pandas(_segment_frame(records), preserve_index=False)
+    rebuilt = pa.Table.from_pandas(_segment_frame(_records(entries)), preserve_index=False)
     assert rebuilt.equals(expected, check_metadata=True)
     assert bool(schemas) == fast
     assert table.num_rows == sum(len(frame) for frame, _, _ in requests)
 
 
+def test_columns_grow_past_their_first_capacity(
+    context: Context, writer: PredictionLogWriter
+) -> None:
+    for i in range(150):  # 450 rows: the columns' arrays double from 256
+        writer.record("rentals", 1, f"r{i}", _numeric(3) + i, np.full(3, float(i)), SERVED)
+    writer.flush()
+    frame = read(context)
+    assert len(frame) == 450
+    assert frame["a"].tolist() == [float(2 * r + i) for i in range(150) for r in range(3)]
+    assert frame["prediction"].tolist() == [float(i) for i in range(150) for _ in range(3)]
+    assert frame["request_id"].tolist() == [f"r{i}" for i in range(150) for _ in range(3)]
+
+
 @pytest.mark.parametrize("numeric", [True, False], ids=["arrays", "pandas"])
-def test_a_record_of_requests_together_gives_the_table_of_the_requests_one_by_one(
-    numeric: bool,
+def test_requests_recorded_together_give_the_table_of_the_requests_one_by_one(
+    writer: PredictionLogWriter, numeric: bool
 ) -> None:
     counts = [1, 3, 1, 2]
     frames = [_numeric(n) if numeric else inputs(n) for n in counts]
     outputs = [np.arange(n, dtype="float64") + 10 * i for i, n in enumerate(counts)]
     shadow = Served("ep", "next", "shadow", latency_ms=2.0)
-    ids = tuple(f"r{i}" for i in range(len(counts)))
-    one_by_one = [
-        _Record.of("m", 1, (rid,), None, START, frame, out, shadow)
-        for rid, frame, out in zip(ids, frames, outputs, strict=True)
-    ]
+    ids = [f"r{i}" for i in range(len(counts))]
+    # each after the record of a single request, as the writer's segments mix them
+    writer.record("m", 1, "x", frames[0], outputs[0], shadow)
+    for rid, frame, out in zip(ids, frames, outputs, strict=True):
+        writer.record("m", 1, rid, frame, out, shadow)
+    one_by_one = _pending(writer)
+    writer.record("m", 1, "x", frames[0], outputs[0], shadow)
     stacked = pd.concat(frames, ignore_index=True)
-    together = _Record.of(
-        "m", 1, ids, tuple(counts), START, stacked, np.concatenate(outputs), shadow
-    )
-    # the record of a single request before it, as the writer's segments mix them
-    first = _Record.of("m", 1, ("x",), None, START, frames[0], outputs[0], shadow)
+    writer.record_together("m", 1, ids, counts, stacked, np.concatenate(outputs), shadow)
+    together = _pending(writer)
     schemas: dict[tuple[object, ...], pa.Schema] = {}
-    expected = _segment_table([first, *one_by_one], schemas)
-    assert _segment_table([first, together], schemas).equals(expected, check_metadata=True)
-    assert bool(schemas) == numeric  # numeric inputs take the arrow route
-    pandas_route = pa.Table.from_pandas(_segment_frame([first, together]), preserve_index=False)
+    expected = _segment_table(one_by_one, schemas)
+    assert _segment_table(together, schemas).equals(expected, check_metadata=True)
+    assert bool(schemas) == numeric  # numeric inputs are kept as columns
+    pandas_route = pa.Table.from_pandas(_segment_frame(_records(together)), preserve_index=False)
     assert pandas_route.equals(expected, check_metadata=True)
     assert expected.column("request_id").to_pylist() == [
         "x",
@@ -314,6 +346,30 @@ def test_a_record_of_requests_together_gives_the_table_of_the_requests_one_by_on
     ]
 
 
+def test_a_failed_write_is_retried_and_what_was_written_is_not_again(
+    context: Context, writer: PredictionLogWriter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    writer.record("rentals", 1, "a", _numeric(1), np.array([1.0]))
+    writer.record("rentals", 2, "b", _numeric(1), np.array([2.0]))
+    put_bytes = context.artifacts.put_bytes
+    calls = []
+
+    def full_disk_on_the_second(data: bytes) -> object:
+        calls.append(len(data))
+        if len(calls) == 2:
+            raise OSError("No space left on device")
+        return put_bytes(data)
+
+    monkeypatch.setattr(context.artifacts, "put_bytes", full_disk_on_the_second)
+    with pytest.raises(OSError, match="No space"):
+        writer.flush()
+    writer.record("rentals", 2, "c", _numeric(1), np.array([3.0]))
+    writer.flush()
+    assert read(context, version=1)["request_id"].tolist() == ["a"]  # once, not twice
+    assert read(context, version=2)["request_id"].tolist() == ["b", "c"]
+    assert len(calls) == 3
+
+
 def test_timestamps_are_exact_to_the_microsecond() -> None:
     rng = np.random.default_rng(7)
     stamps = [
@@ -323,8 +379,8 @@ def test_timestamps_are_exact_to_the_microsecond() -> None:
         )
     ]
     expected = pa.array(stamps, pa.timestamp("us", tz="UTC"))  # Arrow's own, value by value
-    assert _timestamps(stamps).equals(expected)
+    assert _timestamps([_seconds(stamp) for stamp in stamps]).equals(expected)
     other_zone = [stamp.astimezone(timezone(timedelta(hours=-5))) for stamp in stamps[:100]]
-    assert _timestamps(other_zone).equals(expected[:100])
+    assert _timestamps([_seconds(stamp) for stamp in other_zone]).equals(expected[:100])
     naive = [stamp.replace(tzinfo=None) for stamp in stamps[:100]]
-    assert _timestamps(naive).equals(expected[:100])  # read as UTC, as Arrow does
+    assert _timestamps([_seconds(stamp) for stamp in naive]).equals(expected[:100])  # as UTC
