@@ -99,7 +99,7 @@ class Gateway:
             self.count_error(route, protocol, 400)
             raise
         try:
-            alone = self.in_flight is not None and self.in_flight.alone
+            alone = self.in_flight is not None and await self.in_flight.alone()
             outputs = await route.served.predict_async(inputs, alone=alone)
         except (ValueError, TypeError) as exc:
             self.count_error(route, protocol, 400)

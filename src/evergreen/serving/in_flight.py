@@ -4,9 +4,18 @@ middleware in front of every route, gRPC calls by the servicer.
 The micro-batcher predicts a request on the event loop only when it is the one request being
 answered (``InFlight.alone``): then nothing else could join its batch, and skipping the hand-off
 to the batch thread and back saves more than the predict of a fast model costs.
+
+Requests read from several connections at once start one after the other, each running until
+it first waits: one predicted there and then never waits, so each found itself the only one in
+flight and the next did too, and a busy gateway stopped batching (on an A/B endpoint at 64
+clients, a fast model's predict cost a request 143 us instead of 55). ``alone`` therefore
+yields to the loop once before it answers, so the requests that arrived with this one have
+started and are counted.
 """
 
 from __future__ import annotations
+
+import asyncio
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -17,9 +26,12 @@ class InFlight:
     def __init__(self) -> None:
         self.count = 0
 
-    @property
-    def alone(self) -> bool:
-        """Whether the request asking is the only one in flight."""
+    async def alone(self) -> bool:
+        """Whether the request asking is the only one in flight, once the requests that arrived
+        with it have started (see the module doc)."""
+        if self.count > 1:
+            return False
+        await asyncio.sleep(0)
         return self.count <= 1
 
 
