@@ -359,3 +359,76 @@ def test_a_group_for_a_fast_model_is_predicted_on_the_event_loop() -> None:
     assert thread == threading.main_thread().name
     assert [float(o[0]) for o in outcomes] == [2.0 * i for i in range(6)]  # type: ignore[index]
     assert model.calls == [1, 4, 2]  # max_batch_rows still holds
+
+
+class Overlap:
+    """Slow predicts that record how many ran at once, across every batcher they serve."""
+
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
+        self.running = 0
+        self.most = 0
+        self.calls: dict[str, list[int]] = {}
+        self.lock = threading.Lock()
+
+    def model(self, name: str) -> Recorder:
+        overlap = self
+
+        class Model(Recorder):
+            def __call__(self, frame: pd.DataFrame) -> np.ndarray:
+                with overlap.lock:
+                    overlap.running += 1
+                    overlap.most = max(overlap.most, overlap.running)
+                    overlap.calls.setdefault(name, []).append(len(frame))
+                time.sleep(overlap.delay)
+                with overlap.lock:
+                    overlap.running -= 1
+                return frame["x"].to_numpy() * 2.0
+
+        return Model()
+
+
+def run_two_versions(lane: threading.Lock | None) -> Overlap:
+    """Two versions' batchers under load from 16 threads each, sharing ``lane`` or not."""
+    overlap = Overlap(delay=0.02)
+    spec = BatchingSpec(max_batch_rows=256, inline_under=0.0, loop_under=0.0)
+    batchers = [MicroBatcher(overlap.model(v), spec, name=v, lane=lane) for v in ("v1", "v2")]
+    with ThreadPoolExecutor(32) as pool:
+        futures = [
+            pool.submit(lambda i=i: batchers[i % 2].submit(frame(float(i))).result())
+            for i in range(320)
+        ]
+        results = [f.result() for f in futures]
+    for batcher in batchers:
+        batcher.close()
+    assert [r[0] for r in results] == [2.0 * i for i in range(320)]
+    return overlap
+
+
+def test_versions_sharing_a_lane_take_turns() -> None:
+    apart = run_two_versions(lane=None)
+    assert apart.most == 2  # without a lane both versions predict at once
+    shared = run_two_versions(lane=threading.Lock())
+    assert shared.most == 1  # one predict at a time
+
+
+@pytest.mark.parametrize("shared", [True, False])
+def test_requests_queued_while_another_version_predicts_go_in_one_call(shared: bool) -> None:
+    overlap = Overlap(delay=0.3)
+    spec = BatchingSpec(max_batch_rows=256, inline_under=0.0, loop_under=0.0)
+    lane = threading.Lock() if shared else None
+    first, second = (MicroBatcher(overlap.model(v), spec, name=v, lane=lane) for v in ("v1", "v2"))
+    busy = first.submit(frame(1.0))  # v1 predicts for 0.3 s
+    time.sleep(0.05)
+    waiting = []
+    for i in range(10):
+        waiting.append(second.submit(frame(float(i))))
+        time.sleep(0.01)
+    assert [f.result()[0] for f in waiting] == [2.0 * i for i in range(10)]
+    busy.result()
+    first.close()
+    second.close()
+    if shared:  # v2 waited for the lane, then took all ten at once
+        assert overlap.calls["v2"] == [10]
+    else:  # v2 predicted its first request at once, the rest after it
+        assert overlap.calls["v2"][0] == 1 and len(overlap.calls["v2"]) >= 2

@@ -320,3 +320,40 @@ def test_a_shadow_that_samples_nothing_gets_no_copies(served: ServedModel) -> No
     asyncio.run(main())
     assert log.rows == [] and model.calls == []
     shadow.served.close()
+
+
+def test_a_shadow_whose_calls_are_costly_gathers_its_copies_for_longer(
+    served: ServedModel,
+) -> None:
+    slow = shadow_of(served, Model(served.predict, delay=0.03))
+    fast = shadow_of(served, Model(served.predict))
+    unbatched = shadow_of(served, Model(served.predict), batched=False)
+    log = Log()
+    frames = rows(served, 6)
+
+    async def main() -> None:
+        copies = ShadowCopies(log, GatewayMetrics(), wait=0.2, max_wait=3.0)
+        assert copies.window_for(slow.served) == 0.2  # nothing measured yet
+        for shadow in (slow, fast):
+            assert shadow.served.batcher is not None
+            shadow.served.batcher.submit(frames[0]).result()  # one call measured
+        # twenty of its calls: ~0.6 s, so that its calls take a small share of a core
+        assert 0.55 <= copies.window_for(slow.served) <= 3.0
+        assert copies.window_for(fast.served) == 0.2  # a cheap call keeps the usual window
+        assert copies.window_for(unbatched.served) == 0.2
+        capped = ShadowCopies(log, GatewayMetrics(), wait=0.01, max_wait=0.1)
+        assert capped.window_for(slow.served) == 0.1
+        capped.close()
+        for i, frame in enumerate(frames):
+            copies.send("bikes", (slow,), frame, f"r{i}")
+            await asyncio.sleep(0.05)  # 0.3 s in all: past the usual window
+        assert log.rows == []  # still gathering
+        await copies.drain()
+        copies.close()
+
+    asyncio.run(main())
+    assert slow.served.batcher is not None and isinstance(slow.served.predict, Model)
+    assert slow.served.predict.calls == [1, 6]  # the measured call, then all six at once
+    assert [r.request_id for r in log.rows] == [f"r{i}" for i in range(6)]
+    for shadow in (slow, fast):
+        shadow.served.close()

@@ -22,6 +22,7 @@ import pandas as pd
 from evergreen.errors import IntegrityFailure
 from evergreen.flavors import onnx_runtime
 from evergreen.flavors.base import Flavor, OnnxExport, Signature
+from evergreen.flavors.sklearn_forest import tree_by_tree
 
 # Types outside these packages are refused at load time: a model file cannot smuggle code.
 TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.", "builtins.", "collections.")
@@ -61,13 +62,17 @@ class SklearnFlavor(Flavor):
         on (its ``feature_names_in_``, when it has them): scikit-learn then skips its per-call
         checks of a DataFrame's columns and dtypes, about 1.5 ms of a 1-row request. It runs on
         a shallow copy that does not know the column names, so that scikit-learn has no reason
-        to warn that an array has none."""
+        to warn that an array has none. A forest is predicted tree by tree
+        (``sklearn_forest``): a fourth of its own ``predict``'s time."""
         fitted = getattr(model, "feature_names_in_", None)
         if any(c.dtype == "string" for c in signature.inputs):
             return None
         if fitted is not None and [str(n) for n in fitted] != signature.input_names:
             return None
         predict = _nameless(model).predict
+        forest = tree_by_tree(model, predict)
+        if forest is not None:
+            return forest
 
         def on_array(rows: np.ndarray) -> np.ndarray:
             return np.asarray(predict(rows))

@@ -22,6 +22,14 @@ For such a model the worker's hand-offs (a future, a wake-up, the loop woken fro
 and the worker holding Python's lock between requests cost more than the predict, and each
 variant of an A/B test added its own worker to trade the lock with. A slower model, or one
 not measured yet, is batched by the worker thread.
+
+Workers may share a ``lane`` (the loader gives the versions of one model one lane): a worker
+holds it while it predicts, so the versions of an A/B test or a shadow take turns rather than
+split the process's time between them, and what queued for one version while another predicted
+goes in its next call. For a model whose call costs much whatever its rows, two versions
+predicting at once made twice the calls for the same requests (an A/B test of scikit-learn's
+forests, each call ~5 ms: 15-20% more throughput with the lane). Requests predicted on the
+event loop (inline, or batched there) never wait for a lane.
 """
 
 from __future__ import annotations
@@ -33,6 +41,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Protocol, cast
 
@@ -141,8 +150,10 @@ class MicroBatcher:
         *,
         name: str = "model",
         observer: BatchObserver | None = None,
+        lane: threading.Lock | None = None,
     ) -> None:
         self.predict = predict
+        self._lane: AbstractContextManager[object] = lane if lane is not None else nullcontext()
         self.spec = spec
         self.name = name
         self.observer = observer
@@ -163,6 +174,11 @@ class MicroBatcher:
     @property
     def queued_rows(self) -> int:
         return self._queued_rows
+
+    @property
+    def predict_seconds(self) -> float:
+        """What one predict has taken lately (a moving average; 0.0 before the first)."""
+        return self._predict_seconds
 
     def submit(self, frame: pd.DataFrame) -> Future[np.ndarray]:
         """Queue ``frame``; the future holds its outputs (or the exception predict raised)."""
@@ -318,23 +334,24 @@ class MicroBatcher:
 
     # -- the worker -------------------------------------------------------------------------
     def _run(self) -> None:
-        while True:
-            batch = self._take()
-            if batch is None:
-                return
-            try:
-                self._predict(batch)
-            except BaseException as exc:  # never leave a caller waiting on a dead worker
-                for item in batch:
-                    if not item.future.done():
-                        item.future.set_exception(exc)
+        while self._wait_for_batch():
+            with self._lane:  # queued requests keep joining while another version predicts
+                batch = self._pop_batch()
+                try:
+                    self._predict(batch)
+                except BaseException as exc:  # never leave a caller waiting on a dead worker
+                    for item in batch:
+                        if not item.future.done():
+                            item.future.set_exception(exc)
 
-    def _take(self) -> list[_Item] | None:
+    def _wait_for_batch(self) -> bool:
+        """Wait until something is queued (and, with ``max_wait``, for company); False once
+        the batcher is closed and nothing is left."""
         spec = self.spec
         with self._cond:
             while not self._queue:
                 if self._closed:
-                    return None
+                    return False
                 self._cond.wait()
             if (
                 spec.max_wait > 0
@@ -348,11 +365,16 @@ class MicroBatcher:
                     if left <= 0:
                         break
                     self._cond.wait(left)
+            return True
+
+    def _pop_batch(self) -> list[_Item]:
+        """Everything queued, up to ``max_batch_rows`` rows (at least one request)."""
+        with self._cond:
             batch: list[_Item] = []
             rows = 0
             while self._queue:
                 size = len(self._queue[0].frame)
-                if batch and rows + size > spec.max_batch_rows:
+                if batch and rows + size > self.spec.max_batch_rows:
                     break
                 item = self._queue.popleft()
                 batch.append(item)

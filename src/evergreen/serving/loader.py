@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -90,6 +91,7 @@ class ModelLoader:
         self.batching = batching or BatchingSpec()
         self.onnx = onnx
         self.observer = observer
+        self._lanes: dict[str, threading.Lock] = {}  # one per model name (see MicroBatcher)
 
     def load(self, name: str, version: int) -> ServedModel:
         started = time.perf_counter()
@@ -108,7 +110,11 @@ class ModelLoader:
         if self.batching.enabled and model.flavor.batchable:
             observe = self.observer(f"{name}:{version}") if self.observer else None
             batcher = MicroBatcher(
-                predict, self.batching, name=f"{name}:{version}", observer=observe
+                predict,
+                self.batching,
+                name=f"{name}:{version}",
+                observer=observe,
+                lane=self._lanes.setdefault(name, threading.Lock()),
             )
         seconds = time.perf_counter() - started
         log.info("loaded %s:%d (%s) in %.2fs", name, version, backend, seconds)

@@ -1,8 +1,8 @@
 """Shadow copies: each shadow of an endpoint gets a copy of (a sampled share of) the requests
 the endpoint answers, predicted off the request path; its answers are logged, never returned.
 
-Copies for one shadow are gathered on the event loop for up to ``wait`` seconds (or
-``max_rows`` rows) and handed over together: stacked into one frame, to the shadow's
+Copies for one shadow are gathered on the event loop for a window (or up to ``max_rows`` rows)
+and handed over together: stacked into one frame, to the shadow's
 micro-batcher, which predicts it in one call: on the event loop's next turn for a model fast
 enough to be batched there, else on its worker thread, woken once for all of them. Whoever
 predicted them logs the answers as one prediction-log record (one record a copy cost a busy
@@ -11,6 +11,13 @@ one, so a copy the model refuses fails alone and is logged with its error. A mod
 batch gets its copies on a thread that predicts them one by one. Handed over one by one, the
 shadow's thread and the event loop traded Python's lock on every request, and a busy gateway
 lost a third of its throughput.
+
+The window is ``wait`` seconds, or longer for a model whose every call costs much whatever
+the rows (a 100-tree scikit-learn forest: ~5 ms for 1 row or 100): ``CALLS_PER_CORE_SHARE``
+times what the shadow's predict has taken lately, up to ``max_wait``, so a shadow's calls take
+at most about a twentieth of a core however busy the endpoint. With 20 ms windows such a forest
+as a shadow made ~50 calls a second per worker, and cost a busy gateway a fifth of its
+throughput; the copies wait longer instead, which only the lag metric sees.
 
 A shadow's logged latency counts from the hand-over (the gathering wait is not the model's, so
 it does not count against the shadow in a verdict); ``evergreen_shadow_lag_seconds`` counts
@@ -44,6 +51,8 @@ from evergreen.serving.policy import sampled
 log = logging.getLogger(__name__)
 
 SHADOW_WAIT = 0.020
+MAX_SHADOW_WAIT = 1.0
+CALLS_PER_CORE_SHARE = 20.0  # a window lasts at least this many of the shadow's predicts
 MAX_SHADOW_ROWS = 256
 MAX_SHADOWS_IN_FLIGHT = 1000
 
@@ -94,12 +103,14 @@ class ShadowCopies:
         metrics: GatewayMetrics,
         *,
         wait: float = SHADOW_WAIT,
+        max_wait: float = MAX_SHADOW_WAIT,
         max_rows: int = MAX_SHADOW_ROWS,
         max_in_flight: int = MAX_SHADOWS_IN_FLIGHT,
     ) -> None:
         self.log_answer = log_answer
         self.metrics = metrics
         self.wait = wait
+        self.max_wait = max(wait, max_wait)
         self.max_rows = max_rows
         self.max_in_flight = max_in_flight
         self._windows: dict[tuple[str, int], _Window] = {}
@@ -110,6 +121,15 @@ class ShadowCopies:
     @property
     def in_flight(self) -> int:
         return self._in_flight
+
+    def window_for(self, served: ServedModel) -> float:
+        """How long copies for this model are gathered before they are handed over (see the
+        module doc)."""
+        batcher = served.batcher
+        if batcher is None:
+            return self.wait
+        costly = batcher.predict_seconds * CALLS_PER_CORE_SHARE
+        return max(self.wait, min(self.max_wait, costly))
 
     def send(
         self,
@@ -137,7 +157,8 @@ class ShadowCopies:
                 lag = self.metrics.shadow_lag.labels(endpoint, shadow.name)
                 window = self._windows[key] = _Window(endpoint, shadow, lag)
                 loop = asyncio.get_running_loop()
-                window.timer = loop.call_later(self.wait, self._hand_over, key)
+                wait = self.window_for(shadow.served)
+                window.timer = loop.call_later(wait, self._hand_over, key)
             window.copies.append(_Copy(request_id, inputs, block, rows, answered))
             window.rows += rows
             with self._lock:

@@ -1,0 +1,73 @@
+"""scikit-learn forests predicted tree by tree, without joblib's price on every tree.
+
+A forest's ``predict`` hands each tree to ``sklearn.utils.parallel.Parallel``, which, even with
+``n_jobs=1``, wraps every tree's call in a copy of scikit-learn's configuration and of the
+process's warning filters (``warnings.resetwarnings``, then one ``filterwarnings`` per filter
+the process has). In a gateway, with the dozen filters its libraries install, that is ~30 us a
+tree: 3 of the 4 ms a 100-tree forest takes for one row, and most of what a forest's call costs
+whatever its rows. ``tree_by_tree`` does what the forest's own ``predict`` does, in the same
+order, without that wrapper: each tree's ``predict_proba`` (classifiers) or ``predict``
+(regressors) with ``check_input=False`` on the rows as float32, summed in estimator order,
+divided by the number of trees, then the most probable class; 0.9 ms for one row.
+
+Only for single-output forests of scikit-learn's own trees whose ``predict`` is the library's;
+rows holding NaN or infinities, or not as many columns as the forest was fitted on, go to the
+forest's own ``predict`` (which refuses them, or routes missing values as its trees learnt).
+The serving array path uses it only once its outputs are the same as the model's on real rows
+(``serving.array_path``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+
+def tree_by_tree(
+    model: Any, fallback: Callable[[np.ndarray], Any]
+) -> Callable[[np.ndarray], np.ndarray] | None:
+    """A predict on 2-D arrays for a forest ``model`` as described above, or None for any
+    other model; ``fallback`` predicts rows that are not all finite."""
+    from sklearn.ensemble import (
+        ExtraTreesClassifier,
+        ExtraTreesRegressor,
+        RandomForestClassifier,
+        RandomForestRegressor,
+    )
+    from sklearn.ensemble._forest import ForestClassifier, ForestRegressor
+    from sklearn.tree import BaseDecisionTree
+
+    kind = type(model)
+    classifier = kind in (RandomForestClassifier, ExtraTreesClassifier)
+    regressor = kind in (RandomForestRegressor, ExtraTreesRegressor)
+    if not (classifier or regressor) or getattr(model, "n_outputs_", None) != 1:
+        return None
+    if classifier and (
+        kind.predict is not ForestClassifier.predict
+        or kind.predict_proba is not ForestClassifier.predict_proba
+    ):
+        return None
+    if regressor and kind.predict is not ForestRegressor.predict:
+        return None
+    trees = list(getattr(model, "estimators_", ()))
+    if not trees or not all(isinstance(tree, BaseDecisionTree) for tree in trees):
+        return None
+    features = int(model.n_features_in_)
+    classes = np.asarray(model.classes_) if classifier else np.empty(0)
+    calls = [tree.predict_proba if classifier else tree.predict for tree in trees]
+
+    def predict(rows: np.ndarray) -> np.ndarray:
+        x = np.ascontiguousarray(rows, dtype=np.float32)
+        if x.ndim != 2 or x.shape[1] != features or not np.isfinite(x).all():
+            return np.asarray(fallback(rows))  # the forest's own checks and errors
+        total = np.zeros((x.shape[0], len(classes)) if classifier else x.shape[0])
+        for call in calls:
+            total += call(x, check_input=False)
+        total /= len(calls)
+        if classifier:
+            return np.asarray(classes.take(np.argmax(total, axis=1), axis=0))
+        return total
+
+    return predict

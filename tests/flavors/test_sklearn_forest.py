@@ -1,0 +1,123 @@
+"""scikit-learn forests predicted tree by tree: the forest's own answers, without joblib."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.datasets import make_classification, make_regression
+from sklearn.ensemble import (
+    ExtraTreesClassifier,
+    ExtraTreesRegressor,
+    GradientBoostingClassifier,
+    RandomForestClassifier,
+    RandomForestRegressor,
+)
+from sklearn.ensemble import _forest as forest_module
+from sklearn.linear_model import LogisticRegression
+
+from evergreen.flavors import Signature, get_flavor
+from evergreen.flavors.sklearn_forest import tree_by_tree
+
+CLASSES = make_classification(
+    n_samples=1500, n_features=12, n_informative=6, n_classes=3, random_state=0
+)
+VALUES = make_regression(n_samples=1500, n_features=12, noise=5.0, random_state=0)
+
+
+def no_fallback(rows: np.ndarray) -> np.ndarray:
+    raise AssertionError("the forest's own predict was called")
+
+
+@pytest.mark.parametrize(
+    ("make", "data"),
+    [
+        (lambda: RandomForestClassifier(40, min_samples_leaf=3, random_state=0), CLASSES),
+        (lambda: ExtraTreesClassifier(40, random_state=0), CLASSES),
+        (lambda: RandomForestRegressor(40, random_state=0), VALUES),
+        (lambda: ExtraTreesRegressor(40, max_depth=6, random_state=0), VALUES),
+    ],
+    ids=["rf-classifier", "et-classifier", "rf-regressor", "et-regressor"],
+)
+def test_a_forest_gives_its_own_answers_tree_by_tree(make: Any, data: Any) -> None:
+    x, y = data
+    model = make().fit(x[:1000], y[:1000])
+    predict = tree_by_tree(model, no_fallback)
+    assert predict is not None
+    held_out = x[1000:]
+    expected = model.predict(held_out)
+    got = predict(held_out)
+    assert got.dtype == expected.dtype
+    np.testing.assert_array_equal(got, expected)  # bit for bit, not approximately
+    np.testing.assert_array_equal(predict(held_out[:1]), expected[:1])
+    np.testing.assert_array_equal(predict(held_out.astype(np.float32)), expected)
+
+
+def test_the_trees_are_called_without_joblib(monkeypatch: pytest.MonkeyPatch) -> None:
+    x, y = CLASSES
+    model = RandomForestClassifier(10, random_state=0).fit(x, y)
+    expected = model.predict(x[:50])
+    predict = tree_by_tree(model, no_fallback)
+    assert predict is not None
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("joblib's Parallel was used")
+
+    monkeypatch.setattr(forest_module, "Parallel", refuse)
+    with pytest.raises(AssertionError, match="Parallel"):
+        model.predict(x[:50])  # the forest's own predict goes through it
+    np.testing.assert_array_equal(predict(x[:50]), expected)
+
+
+def test_rows_with_missing_values_or_the_wrong_width_go_to_the_forest() -> None:
+    x, y = CLASSES
+    gappy = x.copy()
+    gappy[::7, 2] = np.nan  # scikit-learn's forests learn where missing values go
+    model = RandomForestClassifier(20, random_state=0).fit(gappy, y)
+    calls: list[int] = []
+
+    def fallback(rows: np.ndarray) -> np.ndarray:
+        calls.append(len(rows))
+        return np.asarray(model.predict(rows))
+
+    predict = tree_by_tree(model, fallback)
+    assert predict is not None
+    np.testing.assert_array_equal(predict(gappy[:30]), model.predict(gappy[:30]))
+    assert calls == [30]  # the NaNs went to the forest
+    np.testing.assert_array_equal(predict(x[1:2]), model.predict(x[1:2]))
+    assert calls == [30]  # finite rows did not
+    with pytest.raises(ValueError, match="features"):
+        predict(x[:5, :4])  # the forest's own error, not a read past the rows
+    assert calls == [30, 5]
+
+
+def test_other_models_are_not_forests() -> None:
+    x, y = CLASSES
+    assert tree_by_tree(LogisticRegression(max_iter=500).fit(x, y), no_fallback) is None
+    assert tree_by_tree(GradientBoostingClassifier(n_estimators=5).fit(x, y), no_fallback) is None
+    two_outputs = RandomForestRegressor(5, random_state=0).fit(x, np.column_stack([y, y]))
+    assert tree_by_tree(two_outputs, no_fallback) is None
+    assert tree_by_tree(RandomForestClassifier(5), no_fallback) is None  # not fitted
+
+    class Calibrated(RandomForestClassifier):  # type: ignore[misc]
+        def predict(self, X: Any) -> Any:
+            return super().predict(X)
+
+    assert tree_by_tree(Calibrated(5, random_state=0).fit(x, y), no_fallback) is None
+
+
+def test_the_sklearn_flavor_predicts_a_forest_on_arrays_tree_by_tree(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    x, y = CLASSES
+    frame = pd.DataFrame(x, columns=[f"f{i}" for i in range(x.shape[1])])
+    target = pd.Series(y, name="label")
+    model = RandomForestClassifier(15, random_state=0).fit(frame, target)
+    signature = Signature.infer(frame, target, "classification")
+    on_array = get_flavor("sklearn").array_predict(model, signature)
+    assert on_array is not None
+    expected = model.predict(frame.iloc[:40])
+    monkeypatch.setattr(forest_module, "Parallel", None)  # tree by tree needs no joblib
+    np.testing.assert_array_equal(on_array(frame.iloc[:40].to_numpy()), expected)
