@@ -121,3 +121,36 @@ def test_the_sklearn_flavor_predicts_a_forest_on_arrays_tree_by_tree(
     expected = model.predict(frame.iloc[:40])
     monkeypatch.setattr(forest_module, "Parallel", None)  # tree by tree needs no joblib
     np.testing.assert_array_equal(on_array(frame.iloc[:40].to_numpy()), expected)
+
+
+class CountingTree:
+    """A tree as scikit-learn releases that stored counts in the leaves had it: its own
+    ``predict_proba`` divides each leaf's values by their sum."""
+
+    n_classes_ = 2
+
+    def __init__(self, leaves: list[list[float]]) -> None:
+        values = np.asarray(leaves, dtype=np.float64)[:, np.newaxis, :]
+        self.tree_ = type("Compiled", (), {"value": values, "predict": self._leaf_rows})()
+        self.public_calls = 0
+
+    def _leaf_rows(self, x: np.ndarray) -> np.ndarray:
+        return np.asarray(self.tree_.value[np.zeros(len(x), dtype=int), 0, :])
+
+    def predict_proba(self, x: np.ndarray, check_input: bool = True) -> np.ndarray:
+        assert check_input is False
+        self.public_calls += 1
+        rows = self._leaf_rows(x)
+        return np.asarray(rows / rows.sum(axis=1, keepdims=True))
+
+
+def test_a_tree_whose_leaves_are_not_proportions_is_asked_itself() -> None:
+    from evergreen.flavors.sklearn_forest import _tree_call
+
+    rows = np.zeros((3, 2), dtype=np.float32)
+    counts = CountingTree([[3.0, 1.0]])
+    np.testing.assert_array_equal(_tree_call(counts, True)(rows), [[0.75, 0.25]] * 3)
+    assert counts.public_calls == 1  # the division its own predict_proba makes
+    shares = CountingTree([[0.75, 0.25]])
+    np.testing.assert_array_equal(_tree_call(shares, True)(rows), [[0.75, 0.25]] * 3)
+    assert shares.public_calls == 0  # dividing changes nothing: the compiled tree alone

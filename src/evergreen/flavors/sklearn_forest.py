@@ -8,7 +8,9 @@ tree: 3 of the 4 ms a 100-tree forest takes for one row, and most of what a fore
 whatever its rows. ``tree_by_tree`` does what the forest's own ``predict`` does, in the same
 order, without that wrapper: each tree's ``predict_proba`` (classifiers) or ``predict``
 (regressors) with ``check_input=False`` on the rows as float32, summed in estimator order,
-divided by the number of trees, then the most probable class; 0.9 ms for one row.
+divided by the number of trees, then the most probable class; 0.9 ms for one row. Where it is
+the same bit for bit, each tree's compiled ``tree_.predict`` is called alone (``_tree_call``),
+without the per-call check that the tree is fitted: 0.3 ms for one row, 0.6 ms for 32.
 
 Only for single-output forests of scikit-learn's own trees whose ``predict`` is the library's;
 rows holding NaN or infinities, or not as many columns as the forest was fitted on, go to the
@@ -20,6 +22,7 @@ The serving array path uses it only once its outputs are the same as the model's
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -37,7 +40,6 @@ def tree_by_tree(
         RandomForestRegressor,
     )
     from sklearn.ensemble._forest import ForestClassifier, ForestRegressor
-    from sklearn.tree import BaseDecisionTree
 
     kind = type(model)
     classifier = kind in (RandomForestClassifier, ExtraTreesClassifier)
@@ -52,11 +54,11 @@ def tree_by_tree(
     if regressor and kind.predict is not ForestRegressor.predict:
         return None
     trees = list(getattr(model, "estimators_", ()))
-    if not trees or not all(isinstance(tree, BaseDecisionTree) for tree in trees):
+    if not trees or not all(type(tree) in _tree_types() for tree in trees):
         return None
     features = int(model.n_features_in_)
     classes = np.asarray(model.classes_) if classifier else np.empty(0)
-    calls = [tree.predict_proba if classifier else tree.predict for tree in trees]
+    calls = [_tree_call(tree, classifier) for tree in trees]
 
     def predict(rows: np.ndarray) -> np.ndarray:
         x = np.ascontiguousarray(rows, dtype=np.float32)
@@ -64,10 +66,40 @@ def tree_by_tree(
             return np.asarray(fallback(rows))  # the forest's own checks and errors
         total = np.zeros((x.shape[0], len(classes)) if classifier else x.shape[0])
         for call in calls:
-            total += call(x, check_input=False)
+            total += call(x)
         total /= len(calls)
         if classifier:
             return np.asarray(classes.take(np.argmax(total, axis=1), axis=0))
         return total
 
     return predict
+
+
+def _tree_types() -> tuple[type, ...]:
+    from sklearn.tree import (
+        DecisionTreeClassifier,
+        DecisionTreeRegressor,
+        ExtraTreeClassifier,
+        ExtraTreeRegressor,
+    )
+
+    return (DecisionTreeClassifier, DecisionTreeRegressor, ExtraTreeClassifier, ExtraTreeRegressor)
+
+
+def _tree_call(tree: Any, classifier: bool) -> Callable[[np.ndarray], np.ndarray]:
+    """What the forest adds up for one tree, on float32 rows of the right width: the tree's
+    ``predict_proba`` (classifiers) or ``predict`` with ``check_input=False``, or, where it is
+    the same bit for bit, its compiled ``tree_.predict`` alone. The public call checks that the
+    tree is fitted (working out its tags: half of a small batch's time) and its width, and some
+    scikit-learn releases divide a classifier's leaf values by their sum there; where every
+    node's values already sum so that dividing changes nothing, leaving it out is exact."""
+    compiled = tree.tree_
+    if not classifier:
+        return lambda x: compiled.predict(x)[:, 0]
+    width = int(tree.n_classes_)
+    values = np.asarray(compiled.value)[:, 0, :width]
+    sums = values.sum(axis=1, keepdims=True)
+    sums[sums == 0.0] = 1.0
+    if np.array_equal(values / sums, values):
+        return lambda x: compiled.predict(x)[:, :width]
+    return partial(tree.predict_proba, check_input=False)
