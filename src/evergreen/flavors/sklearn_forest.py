@@ -54,7 +54,8 @@ def tree_by_tree(
     if regressor and kind.predict is not ForestRegressor.predict:
         return None
     trees = list(getattr(model, "estimators_", ()))
-    if not trees or not all(type(tree) in _tree_types() for tree in trees):
+    tree_types = _tree_types()
+    if not trees or not all(type(tree) in tree_types for tree in trees):
         return None
     features = int(model.n_features_in_)
     classes = np.asarray(model.classes_) if classifier else np.empty(0)
