@@ -209,6 +209,8 @@ def test_verdict_finds_the_worse_shadow_once_labels_arrive(
     }
     assert set_policy(gateway, "bikes", policy).status_code == 200
     wait_serving(gateway, "bikes", variants=1, shadows=1)
+    before = gateway.client.get("/api/v1/endpoints/bikes/verdict").json()
+    assert (before["requests"], before["labelled"], before["variants"]) == (0, 0, [])
     features, target = numeric_data(0)
     for i in range(0, 120, 2):
         body = matrix_request(features.iloc[[i]], id=f"r{i}")
@@ -232,6 +234,7 @@ def test_verdict_finds_the_worse_shadow_once_labels_arrive(
     assert versus["verdict"] == "worse" and versus["p_value"] < 0.05
     assert versus["ci_low"] > 0  # its loss is higher than the primary's
     assert "candidate: worse than main" in verdict["summary"]
+    assert set(before) == set(verdict)  # one shape, logged requests or not
 
 
 def test_a_manual_retrain_is_queued_through_the_control_api(

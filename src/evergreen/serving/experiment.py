@@ -99,12 +99,15 @@ def verdict(
     metric = "accuracy" if task == "classification" else "rmse"
     if since is not None and not rows.empty:  # a segment may also hold rows logged before
         rows = rows[rows["ts"] >= pd.Timestamp(since)]
-    if rows.empty:
+    if rows.empty:  # the same keys as a verdict on logged requests
         return {
             "endpoint": endpoint,
             "metric": metric,
+            "lower_is_better": metric == "rmse",
             "primary": primary,
+            "alpha": alpha,
             "requests": 0,
+            "labelled": 0,
             "variants": [],
             "summary": "no logged requests yet",
         }
