@@ -120,6 +120,40 @@ def test_shadow_rows_stay_out_unless_asked_for(
     assert anyone.rows == 25
 
 
+def test_a_shadow_window_has_its_primarys_inputs(
+    db: Database, artifacts: ArtifactStore, writer: PredictionLogWriter, clock: SimulatedClock
+) -> None:
+    predictions = PredictionRepository(db)
+    log(writer, clock, 0, 6, served=Served("ep", "champion"), rows_per_request=2)
+    # the shadow (version 2) answers requests 2..5 together, logging no inputs of its own
+    ids = [f"req-{n}" for n in range(2, 6)]
+    writer.record_together(
+        "m",
+        2,
+        ids,
+        [2] * 4,
+        pd.DataFrame({"x": np.zeros(8)}),
+        np.arange(8.0),
+        Served("ep", "challenger", role="shadow"),
+        inputs_logged=True,
+    )
+    writer.flush()
+    shadow = read_window(
+        predictions, artifacts, "m", 2, now=clock.now(), last_rows=100, role="shadow"
+    )
+    assert shadow.frame["request_id"].tolist() == [i for i in ids for _ in range(2)]
+    assert shadow.frame["x"].tolist() == [n + k for n in range(2, 6) for k in (0.0, 1.0)]
+    assert shadow.frame["prediction"].tolist() == list(np.arange(8.0))
+    assert list(shadow.frame.columns) == [
+        "request_id",
+        "ts",
+        "x",
+        "prediction",
+        "label",
+        "label_at",
+    ]
+
+
 def test_a_list_label_labels_the_rows_of_its_request_in_order(
     db: Database, artifacts: ArtifactStore, writer: PredictionLogWriter, clock: SimulatedClock
 ) -> None:

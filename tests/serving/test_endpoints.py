@@ -15,7 +15,7 @@ import pytest
 from evergreen.bootstrap import Context
 from evergreen.flavors import Signature
 from evergreen.serving import GatewayConfig
-from evergreen.store.predictions import read_segments
+from evergreen.store.predictions import read_predictions, read_segments
 
 from .conftest import (
     Gateway,
@@ -167,6 +167,22 @@ def test_shadows_never_slow_or_fail_the_primary_and_are_logged(
     # each shadow answered the same requests as the primary
     main_ids = set(logged[logged["variant"] == "main"]["request_id"])
     assert set(slow_rows["request_id"]) == main_ids
+    # the shadows' rows were stored without the inputs, which the primary's rows hold...
+    features = list(first.features.columns)
+    assert shadow_rows[features].isna().all().all()
+    assert logged[logged["variant"] == "main"][features].notna().all().all()
+    # ...and read back with them, row for row
+    (main_version,) = set(logged[logged["variant"] == "main"]["version"])
+    main = read_predictions(context.predictions, context.artifacts, "rentals", version=main_version)
+    main = main.set_index("request_id")[features]
+    for version in (slow, broken):
+        read_back = read_predictions(
+            context.predictions, context.artifacts, "rentals", version=version
+        )
+        assert len(read_back) == 10 and set(read_back["role"]) == {"shadow"}
+        pd.testing.assert_frame_equal(
+            read_back.set_index("request_id")[features], main.loc[read_back["request_id"]]
+        )
 
 
 def test_control_api_needs_a_token_and_refuses_bad_policies(

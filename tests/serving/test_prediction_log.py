@@ -27,6 +27,7 @@ from evergreen.serving.prediction_log import (
     _timestamps,
 )
 from evergreen.store.predictions import read_predictions
+from evergreen.store.shadow_inputs import SHADOW_LAG
 
 START = datetime(2024, 5, 1, 12, tzinfo=UTC)
 
@@ -194,6 +195,50 @@ def test_requests_recorded_together_read_back_one_by_one(
     assert frame["prediction"].tolist() == [0.5, 1.0, 2.0, 3.0, 4.0]
     (segment,) = context.predictions.segments("rentals")
     assert segment.rows == 5
+
+
+def test_shadow_answers_logged_without_inputs_read_back_with_the_primarys(
+    context: Context, writer: PredictionLogWriter, clock: SimulatedClock
+) -> None:
+    primary, shadow = Served("bikes", "main"), Served("bikes", "challenger", role="shadow")
+    writer.record("rentals", 1, "old", inputs(1, start=1), np.array([0.0]), primary)
+    writer.flush()
+    clock.advance(SHADOW_LAG + timedelta(seconds=1))  # too long before the shadow to be its
+    writer.record("rentals", 1, "a", inputs(2, start=10), np.array([1.0, 2.0]), primary)
+    writer.record("rentals", 1, "b", inputs(1, start=20), np.array([3.0]), primary)
+    writer.flush()  # the primary's rows in two segments, one flushed before the shadow answers
+    clock.advance(timedelta(seconds=2))
+    writer.record("rentals", 1, "c", inputs(3, start=30), np.array([4.0, 5.0, 6.0]), primary)
+    ids, counts = ["a", "b", "c", "unknown", "old"], [2, 1, 3, 1, 1]
+    given = inputs(8, start=-100)  # what the caller holds; not kept
+    writer.record_together(
+        "challenger", 2, ids, counts, given, np.arange(8.0), shadow, inputs_logged=True
+    )
+    writer.record_together(
+        "challenger",
+        2,
+        ["b"],
+        [1],
+        given.head(1),
+        None,
+        shadow._replace(error="boom"),
+        inputs_logged=True,
+    )
+    writer.flush()
+    (segment,) = context.predictions.segments("challenger")
+    stored = pq.read_table(pa.BufferReader(context.artifacts.get_bytes(segment.artifact_sha256)))
+    assert "temp" not in stored.column_names and "city" not in stored.column_names
+    assert stored.schema.metadata[b"evergreen.inputs"] == b"primary"
+    frame = read(context, "challenger")
+    assert frame["request_id"].tolist() == ["a", "a", "b", "c", "c", "c", "unknown", "old", "b"]
+    assert frame["temp"].tolist()[:6] == [10.0, 11.0, 20.0, 30.0, 31.0, 32.0]
+    assert frame["city"].tolist()[:6] == ["c0", "c1", "c0", "c0", "c1", "c2"]
+    assert frame["temp"][6:8].isna().all() and frame["city"][6:8].isna().all()  # no primary
+    assert frame["temp"][8] == 20.0 and frame["error"][8] == "boom"  # a failed answer too
+    assert frame["prediction"].tolist()[:8] == list(np.arange(8.0))
+    main = read(context, "rentals")
+    assert list(frame.columns) == list(main.columns)  # the primary's layout and types
+    assert (frame.dtypes == main.dtypes).all()
 
 
 def test_requests_recorded_together_must_add_up(writer: PredictionLogWriter) -> None:

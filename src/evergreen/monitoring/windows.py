@@ -32,6 +32,7 @@ import pyarrow.parquet as pq
 
 from evergreen.store.artifacts import ArtifactStore
 from evergreen.store.predictions import Labels, PredictionRepository
+from evergreen.store.shadow_inputs import join_primary_inputs
 from evergreen.store.tables import PredictionSegmentRow
 
 SERVED = ("endpoint", "variant", "role", "latency_ms", "error")
@@ -95,7 +96,7 @@ def read_window(
     if last is not None:
         start: datetime | None = now - last
         segments = predictions.segments(model, version=version, after=start)
-        table = _ordered(_read(artifacts, segments, role, variant))
+        table = _ordered(_read(predictions, artifacts, segments, role, variant))
         table = table.filter(pc.greater_equal(table["ts"], pa.scalar(start, table["ts"].type)))
         end: datetime | None = now
     else:
@@ -129,7 +130,7 @@ def _newest(
         while older and total + indexed < last_rows:
             batch.append(older.pop(0))
             indexed += batch[-1].rows
-        table = _read(artifacts, list(reversed(batch)), role, variant)
+        table = _read(predictions, artifacts, list(reversed(batch)), role, variant)
         tables.insert(0, table)
         total += table.num_rows
     table = _ordered(_concat(tables))
@@ -137,18 +138,21 @@ def _newest(
 
 
 def _read(
+    predictions: PredictionRepository,
     artifacts: ArtifactStore,
     segments: list[PredictionSegmentRow],
     role: str | None,
     variant: str | None,
 ) -> pa.Table:
     """The rows of ``segments`` of ``role`` and ``variant``, in segment order (the segments
-    fetched, verified and decoded by a few threads: each step releases the GIL)."""
+    fetched, verified and decoded by a few threads: each step releases the GIL); shadow rows
+    logged without their inputs get them from their primary's (``store.shadow_inputs``)."""
     if len(segments) < 2:
         tables = [_read_one(artifacts, s, role, variant) for s in segments]
     else:
         with ThreadPoolExecutor(READERS, thread_name_prefix="evergreen-window") as pool:
             tables = list(pool.map(lambda s: _read_one(artifacts, s, role, variant), segments))
+    tables = join_primary_inputs(predictions, artifacts, segments, tables)
     return _concat([t for t in tables if t is not None])
 
 

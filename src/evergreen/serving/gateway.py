@@ -174,8 +174,15 @@ class Gateway:
         who = Served(endpoint, variant, "shadow", latency_ms, error)
         model = served.model
         try:
-            self.log_writer.record_together(
-                model.name, model.version, request_ids, counts, inputs, outputs, who
+            self.log_writer.record_together(  # the primary logged these inputs already
+                model.name,
+                model.version,
+                request_ids,
+                counts,
+                inputs,
+                outputs,
+                who,
+                inputs_logged=True,
             )
         except EvergreenError as exc:
             log.error(

@@ -18,13 +18,13 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
 from evergreen.errors import InvalidState
 from evergreen.store.artifacts import ArtifactStore
 from evergreen.store.database import Database
+from evergreen.store.shadow_inputs import join_primary_inputs, segment_table
 from evergreen.store.tables import FeedbackRow, MonitorResultRow, PredictionSegmentRow
 
 
@@ -76,13 +76,23 @@ class PredictionRepository:
             return list(s.scalars(query.order_by(PredictionSegmentRow.created_at)))
 
     def endpoint_segments(
-        self, endpoint: str, *, created_after: datetime | None = None
+        self,
+        endpoint: str,
+        *,
+        created_after: datetime | None = None,
+        after: datetime | None = None,
+        before: datetime | None = None,
     ) -> list[PredictionSegmentRow]:
-        """Every segment written for ``endpoint`` (all its variants' models), oldest first."""
+        """Every segment written for ``endpoint`` (all its variants' models), oldest first; with
+        ``after``/``before``, those with rows logged in that time range."""
         with self.db.session() as s:
             query = sa.select(PredictionSegmentRow).where(PredictionSegmentRow.endpoint == endpoint)
             if created_after is not None:
                 query = query.where(PredictionSegmentRow.created_at > created_after)
+            if after is not None:
+                query = query.where(PredictionSegmentRow.last_at >= after)
+            if before is not None:
+                query = query.where(PredictionSegmentRow.first_at <= before)
             return list(s.scalars(query.order_by(PredictionSegmentRow.created_at)))
 
     def add_result(self, row: MonitorResultRow) -> None:
@@ -317,7 +327,8 @@ def read_predictions(
 ) -> pd.DataFrame:
     """Logged predictions of ``model`` (optionally one version, or segments written after a
     time), oldest first, verified; with ``last_rows`` only the newest rows (reading only the
-    segments that hold them). An empty frame with the fixed columns when nothing was logged."""
+    segments that hold them). An empty frame with the fixed columns when nothing was logged.
+    Shadow rows logged without their inputs get them from their primary's (``shadow_inputs``)."""
     segments = predictions.segments(model, version=version, created_after=created_after)
     chosen: list[PredictionSegmentRow] = []
     total = 0
@@ -326,7 +337,10 @@ def read_predictions(
             break
         chosen.append(segment)
         total += segment.rows
-    frames = [_read_parquet(artifacts.get_bytes(s.artifact_sha256)) for s in reversed(chosen)]
+    chosen.reverse()
+    tables = [segment_table(artifacts, segment) for segment in chosen]
+    joined = join_primary_inputs(predictions, artifacts, chosen, tables)
+    frames: list[pd.DataFrame] = [table.to_pandas() for table in joined if table is not None]
     if not frames:
         return pd.DataFrame(
             {
@@ -342,11 +356,12 @@ def read_predictions(
 def read_segments(
     artifacts: ArtifactStore, segments: list[PredictionSegmentRow], *, with_source: bool = False
 ) -> pd.DataFrame:
-    """The rows of ``segments``, verified, in order (an empty frame when there are none); with
-    ``with_source``, each row also names its segment's ``model`` and ``version``."""
+    """The rows of ``segments`` as stored, verified, in order (an empty frame when there are
+    none): shadow rows the gateway logged have no inputs here (``read_predictions`` joins them);
+    with ``with_source``, each row also names its segment's ``model`` and ``version``."""
     tables = []
     for segment in segments:
-        table = pq.read_table(pa.BufferReader(artifacts.get_bytes(segment.artifact_sha256)))
+        table = segment_table(artifacts, segment)
         if with_source:
             rows = table.num_rows
             table = table.append_column("model", pa.array([segment.model] * rows, pa.string()))
@@ -357,9 +372,4 @@ def read_segments(
     # segments of different versions may differ in a column's type (all-null predictions of
     # failed requests): arrow promotes them, where pandas would warn
     frame: pd.DataFrame = pa.concat_tables(tables, promote_options="permissive").to_pandas()
-    return frame
-
-
-def _read_parquet(data: bytes) -> pd.DataFrame:
-    frame: pd.DataFrame = pq.read_table(pa.BufferReader(data)).to_pandas()
     return frame
