@@ -41,8 +41,31 @@ def no_fallback(rows: np.ndarray) -> np.ndarray:
         (lambda: linear_model.LinearRegression(), VALUES),
         (lambda: linear_model.LinearRegression(fit_intercept=False), VALUES),
         (lambda: linear_model.LinearRegression(), TWO_TARGETS),
+        (lambda: linear_model.Ridge(alpha=1.0), VALUES),
+        (lambda: linear_model.Ridge(alpha=1.0), TWO_TARGETS),
+        (lambda: linear_model.Lasso(alpha=0.1), VALUES),
+        (lambda: linear_model.ElasticNet(alpha=0.1), TWO_TARGETS),
+        (lambda: linear_model.BayesianRidge(), VALUES),
+        (lambda: linear_model.RidgeClassifier(), TWO),
+        (lambda: linear_model.RidgeClassifier(), NAMED),
     ],
-    ids=["lr-2", "lr-3", "lr-names", "sgd", "svc", "ols", "ols-no-intercept", "ols-2-targets"],
+    ids=[
+        "lr-2",
+        "lr-3",
+        "lr-names",
+        "sgd",
+        "svc",
+        "ols",
+        "ols-no-intercept",
+        "ols-2-targets",
+        "ridge",
+        "ridge-2-targets",
+        "lasso",
+        "elastic-net-2-targets",
+        "bayesian-ridge",
+        "ridge-classifier-2",
+        "ridge-classifier-names",
+    ],
 )
 def test_a_linear_model_gives_its_own_answers(make: Any, data: Any) -> None:
     x, y = data
@@ -103,7 +126,10 @@ def test_rows_it_does_not_take_go_to_the_model() -> None:
 def test_other_models_are_not_taken() -> None:
     x, y = VALUES
     assert direct_linear(RandomForestClassifier(5).fit(*TWO), no_fallback) is None
-    assert direct_linear(linear_model.Lasso(alpha=0.1).fit(x, y), no_fallback) is None  # own
+    multilabel = np.column_stack([TWO[1], 1 - TWO[1]])  # thresholded by its own predict
+    ridge = linear_model.RidgeClassifier().fit(TWO[0], multilabel)
+    assert direct_linear(ridge, no_fallback) is None
+    assert direct_linear(linear_model.ARDRegression().fit(x, y), no_fallback) is None  # own
     assert direct_linear(linear_model.LogisticRegression(), no_fallback) is None  # not fitted
     sparse = linear_model.LogisticRegression(max_iter=1000).fit(*TWO).sparsify()
     assert direct_linear(sparse, no_fallback) is None

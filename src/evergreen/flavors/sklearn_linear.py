@@ -9,8 +9,10 @@ the library's own ``LinearModel._decision_function`` (regressors) or
 intercept_`` (``X @ coef_`` for a 1-D ``coef_``), then for a classifier the positive-score test
 (one column of scores) or the highest score's class. The results are the same bit for bit.
 
-Only for models whose ``predict`` (and ``decision_function``) are the library's own, with dense
-floating-point coefficients; rows that are not floating-point, hold NaN or infinities, or are
+Only for models whose ``predict`` (and ``decision_function``) are the library's own (those of
+its linear bases, or of models that override them only to pass dense rows on: ``Ridge``,
+``Lasso``, ``ElasticNet``, ``BayesianRidge``, ``RidgeClassifier``; see ``_own_methods``), with
+dense floating-point coefficients; rows that are not floating-point, hold NaN or infinities, or are
 not as many columns as the model was fitted on go to the model's own ``predict`` (which refuses
 them as it always does). The serving array path uses it only once its outputs are the same as
 the model's on real rows (``serving.array_path``).
@@ -32,16 +34,18 @@ def direct_linear(
     from sklearn.linear_model._base import LinearClassifierMixin, LinearModel
 
     kind = type(model)
+    own = _own_methods()
     classifier = (
         isinstance(model, LinearClassifierMixin)
-        and kind.predict is LinearClassifierMixin.predict
+        and kind.predict in own["classifier_predict"]
         and kind.decision_function is LinearClassifierMixin.decision_function
+        and not _multilabel(model)
     )
     regressor = (
         isinstance(model, LinearModel)
         and not isinstance(model, LinearClassifierMixin)
-        and _own_regressor_predict(kind)
-        and kind._decision_function is LinearModel._decision_function
+        and kind.predict in own["regressor_predict"]
+        and kind._decision_function in own["decision_function"]
     )
     coef = getattr(model, "coef_", None)
     intercept = getattr(model, "intercept_", None)
@@ -72,7 +76,44 @@ def direct_linear(
     return predict
 
 
-def _own_regressor_predict(kind: Any) -> bool:
-    from sklearn.linear_model._base import LinearModel, MultiOutputLinearModel
+_OWN: dict[str, tuple[Any, ...]] = {}
 
-    return kind.predict is LinearModel.predict or kind.predict is MultiOutputLinearModel.predict
+
+def _own_methods() -> dict[str, tuple[Any, ...]]:
+    """The library's methods that come down to the arithmetic above for dense rows: its linear
+    bases', and those of the models that override them only to hand dense rows on to them
+    (``Ridge.predict``, ``BayesianRidge.predict`` without ``return_std``, ``ElasticNet`` and
+    ``Lasso``'s ``_decision_function``, the ridge classifiers' ``predict`` for one label a
+    row)."""
+    if not _OWN:
+        from sklearn import linear_model
+        from sklearn.linear_model import _base
+
+        def found(module: Any, owner: str, method: str) -> tuple[Any, ...]:
+            """The method where this scikit-learn has it (private names move between versions;
+            one missing only keeps its models on their own ``predict``)."""
+            value = getattr(getattr(module, owner, None), method, None)
+            return () if value is None else (value,)
+
+        ridge = getattr(linear_model, "_ridge", None)
+        _OWN["classifier_predict"] = (
+            _base.LinearClassifierMixin.predict,
+            *found(ridge, "_RidgeClassifierMixin", "predict"),
+        )
+        _OWN["regressor_predict"] = (
+            _base.LinearModel.predict,
+            *found(_base, "MultiOutputLinearModel", "predict"),
+            *found(linear_model, "Ridge", "predict"),
+            *found(linear_model, "BayesianRidge", "predict"),
+        )
+        _OWN["decision_function"] = (
+            _base.LinearModel._decision_function,
+            *found(linear_model, "ElasticNet", "_decision_function"),
+        )
+    return _OWN
+
+
+def _multilabel(model: Any) -> bool:
+    """A ridge classifier fitted on several labels a row (its ``predict`` thresholds them)."""
+    binarizer = getattr(model, "_label_binarizer", None)
+    return str(getattr(binarizer, "y_type_", "")).startswith("multilabel")
