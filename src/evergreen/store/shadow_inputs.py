@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -93,8 +93,8 @@ def _primary_rows(
     predictions: PredictionRepository,
     artifacts: ArtifactStore,
     endpoint: str,
-    start: Any,
-    end: Any,
+    start: datetime,
+    end: datetime,
     wanted: pa.Array,
 ) -> pa.Table | None:
     """``request_id``, ``ts`` and the inputs of the primary rows of ``endpoint`` logged between
