@@ -3,12 +3,12 @@
 The gateway logs a shadow's answers without the inputs (``PredictionLogWriter.record_together``
 with ``inputs_logged``): its primary logged the same rows, under the same request ids, moments
 before. Such a segment carries ``INPUTS_KEY`` in its Parquet metadata; ``join_primary_inputs``
-reads the primary rows of its endpoint logged from ``SHADOW_LAG`` before its first row to its
-last, and gives each shadow row the inputs of the primary row of the same request at the same
-place (row k of a request of several rows takes the primary's row k). Request ids are the join
-key here as for labels, so a client that sets them must keep them unique. A row whose primary
-cannot be found (its segment deleted) gets null inputs; a segment none of whose rows can be
-found is returned as it is.
+reads the primary rows of its endpoint from the segments that hold rows logged between
+``SHADOW_LAG`` before its first row and its last, and gives each shadow row the inputs of the
+primary row of the same request at the same place (row k of a request of several rows takes the
+primary's row k). Request ids are the join key here as for labels, so a client that sets them
+must keep them unique. A row whose primary cannot be found (its segment deleted) gets null
+inputs; a segment none of whose rows can be found is returned as it is.
 """
 
 from __future__ import annotations
