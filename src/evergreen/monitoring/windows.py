@@ -32,7 +32,7 @@ import pyarrow.parquet as pq
 
 from evergreen.store.artifacts import ArtifactStore
 from evergreen.store.predictions import Labels, PredictionRepository
-from evergreen.store.shadow_inputs import join_primary_inputs
+from evergreen.store.shadow_inputs import join_primary_inputs, request_ids
 from evergreen.store.tables import PredictionSegmentRow
 
 SERVED = ("endpoint", "variant", "role", "latency_ms", "error")
@@ -105,7 +105,7 @@ def read_window(
         start = end = None
         if table.num_rows:
             start, end = table["ts"][0].as_py(), table["ts"][-1].as_py()
-    window = Window(model, version, _frame(table), _ids(table), start, end)
+    window = Window(model, version, _frame(table), request_ids(table), start, end)
     if labels:
         return window.with_labels(predictions.labels(window.request_ids()))
     return replace(window, frame=_unlabelled(window.frame))
@@ -218,14 +218,9 @@ def _ordered(table: pa.Table) -> pa.Table:
     return table.sort_by([("ts", "ascending")])
 
 
-def _ids(table: pa.Table) -> pa.Array:
-    ids = table["request_id"].combine_chunks()
-    return ids if ids.type == pa.string() else ids.cast(pa.string())
-
-
 def _frame(table: pa.Table) -> pd.DataFrame:
     frame: pd.DataFrame = table.drop_columns(["request_id"]).to_pandas()
-    ids = pd.Series(pd.arrays.ArrowExtensionArray(_ids(table)), index=frame.index)
+    ids = pd.Series(pd.arrays.ArrowExtensionArray(request_ids(table)), index=frame.index)
     frame.insert(0, "request_id", ids)
     return frame
 

@@ -73,7 +73,7 @@ def join_primary_inputs(
         if table is not None and segment.endpoint is not None and inputs_with_primary(table):
             waiting.setdefault(segment.endpoint, []).append(i)
     for endpoint, indices in waiting.items():
-        ids = [_ids(out[i]) for i in indices if out[i] is not None]
+        ids = [request_ids(out[i]) for i in indices if out[i] is not None]
         wanted = pc.unique(pa.concat_arrays(ids))
         if len(wanted) == 0:
             continue
@@ -119,8 +119,8 @@ def _primary_rows(
 def _with_inputs(table: pa.Table, primary: pa.Table) -> pa.Table:
     """``table`` with the inputs of ``primary`` placed before ``prediction`` (at the end when it
     has none), row k of each request taking row k of that request's primary rows."""
-    ids = _ids(table)
-    primary_ids = _ids(primary)
+    ids = request_ids(table)
+    primary_ids = request_ids(primary)
     first = pc.index_in(ids, value_set=primary_ids).to_numpy(zero_copy_only=False)
     rows = len(ids)
     found = ~np.isnan(first) if first.dtype.kind == "f" else np.ones(rows, bool)
@@ -181,6 +181,7 @@ def _inputs(table: pa.Table) -> list[str]:
     return [name for name in table.column_names if name not in LOG_COLUMNS]
 
 
-def _ids(table: pa.Table) -> pa.Array:
+def request_ids(table: pa.Table) -> pa.Array:
+    """A segment table's ``request_id`` column as one arrow string array (the join key)."""
     ids = table["request_id"].combine_chunks()
     return ids if ids.type == pa.string() else ids.cast(pa.string())
