@@ -10,8 +10,11 @@ scikit-learn in every environment):
   where both models were registered and promoted to production through the Python API. Open
   Inference Protocol V2, one 2-D ``FP64`` tensor.
 - ``evergreen-ab``: the same, on endpoint ``MODEL-ab`` (``evergreen endpoints set``): versions 1
-  and 2 split 50/50 and version 3 as a shadow that gets every request (the issue's "one shadow
-  variant and a 50/50 A/B split"; needs a gateway with endpoints).
+  and 2 split 50/50 and version 3 as a shadow that samples every request (the issue's "one
+  shadow variant and a 50/50 A/B split"; needs a gateway with endpoints). While the gateway is
+  short of CPU the shadow gets a tenth of them (``--shadow-busy-share``, default 0.1;
+  ``--gateway-args '--shadow-busy-share 1'`` mirrors all); the run ends by printing how many
+  copies the shadow predicted and shed.
 - ``evergreen-onnx`` and ``evergreen-ab-onnx``: the same two, with each version registered as
   ``evergreen run`` registers it: reference rows and the ONNX export (skl2onnx) verified on
   them, so the gateway predicts with ONNX Runtime once the export matches the model again at
@@ -262,6 +265,36 @@ def load_all(servers: list[Server], options: Options, files: dict[str, Path]) ->
     return runs
 
 
+def shadow_counts(servers: list[Server]) -> list[str]:
+    """How many copies each A/B + shadow endpoint's shadow predicted and shed (while the
+    gateway was short of CPU, ``--shadow-busy-share``), from one worker's ``/metrics`` after
+    all the runs (each worker counts its own)."""
+    import re
+    import urllib.request
+
+    lines = []
+    for server in servers:
+        if not server.name.startswith("evergreen-ab"):
+            continue
+        for model, url in server.urls.items():
+            base = url.split("/v2/")[0]
+            with urllib.request.urlopen(f"{base}/metrics", timeout=10) as answer:
+                text = answer.read().decode()
+            series = f'{{endpoint="{model}-ab",variant="s"}}'
+            counts = {}
+            for name in ("evergreen_shadow_lag_seconds_count", "evergreen_shadow_shed_total"):
+                found = re.search(rf"^{re.escape(name + series)} (\S+)$", text, re.MULTILINE)
+                counts[name] = float(found.group(1)) if found else 0.0
+            done = counts["evergreen_shadow_lag_seconds_count"]
+            shed = counts["evergreen_shadow_shed_total"]
+            share = done / (done + shed) if done + shed else 0.0
+            lines.append(
+                f"  {server.name} {model}: the shadow predicted {done:.0f} copies, shed "
+                f"{shed:.0f} ({share:.0%} predicted; one worker's counters, all runs)"
+            )
+    return lines
+
+
 # -- report -------------------------------------------------------------------------------------
 
 
@@ -446,7 +479,10 @@ def main(argv: list[str] | None = None) -> None:
         with running(servers, work, workload, options.gateway_args) as live:
             files = write_files(work, live, workload, options.rows)
             runs = load_all(live, options, files)
+            shadows = shadow_counts(live)
     report(runs)
+    for line in shadows:
+        print(line)
     if options.json_out is not None:
         document = {
             "started": started.isoformat(),
@@ -455,6 +491,7 @@ def main(argv: list[str] | None = None) -> None:
             "options": {k: str(v) for k, v in asdict(options).items()},
             "runs": [asdict(r) for r in runs],
             "summary": [asdict(s) for s in summarize(runs)],
+            "shadows": shadows,
         }
         options.json_out.write_text(json.dumps(document, indent=2))
         print(f"  wrote {options.json_out}")

@@ -19,7 +19,7 @@ from sklearn.ensemble import _forest as forest_module
 from sklearn.linear_model import LogisticRegression
 
 from evergreen.flavors import Signature, get_flavor
-from evergreen.flavors.sklearn_forest import tree_by_tree
+from evergreen.flavors.sklearn_forest import LOOKUP_ROWS, _leaf_values, tree_by_tree
 
 CLASSES = make_classification(
     n_samples=1500, n_features=12, n_informative=6, n_classes=3, random_state=0
@@ -51,8 +51,24 @@ def test_a_forest_gives_its_own_answers_tree_by_tree(make: Any, data: Any) -> No
     got = predict(held_out)
     assert got.dtype == expected.dtype
     np.testing.assert_array_equal(got, expected)  # bit for bit, not approximately
-    np.testing.assert_array_equal(predict(held_out[:1]), expected[:1])
+    for rows in (1, 13, LOOKUP_ROWS, LOOKUP_ROWS + 1):  # one lookup of the leaves, then not
+        np.testing.assert_array_equal(predict(held_out[:rows]), expected[:rows])
     np.testing.assert_array_equal(predict(held_out.astype(np.float32)), expected)
+
+
+@pytest.mark.parametrize("classifier", [True, False])
+def test_the_leaf_table_holds_what_each_tree_adds_up(classifier: bool) -> None:
+    x, y = CLASSES if classifier else VALUES
+    kind = RandomForestClassifier if classifier else RandomForestRegressor
+    # grown in full, a classifier's leaves hold proportions that need no dividing
+    model = kind(5, max_depth=None if classifier else 5, random_state=0).fit(x, y)
+    table = _leaf_values(model.estimators_, classifier)
+    assert table is not None
+    values, offsets = table
+    rows = x[:20].astype(np.float32)
+    for tree, offset in zip(model.estimators_, offsets[:, 0], strict=True):
+        own = tree.predict_proba(rows) if classifier else tree.predict(rows)
+        np.testing.assert_array_equal(values[tree.tree_.apply(rows) + offset], own)
 
 
 def test_the_trees_are_called_without_joblib(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -129,13 +145,16 @@ class CountingTree:
 
     n_classes_ = 2
 
-    def __init__(self, leaves: list[list[float]]) -> None:
-        values = np.asarray(leaves, dtype=np.float64)[:, np.newaxis, :]
-        self.tree_ = type("Compiled", (), {"value": values, "predict": self._leaf_rows})()
+    def __init__(self, nodes: list[list[float]], children_left: list[int] | None = None) -> None:
+        values = np.asarray(nodes, dtype=np.float64)[:, np.newaxis, :]
+        left = np.asarray(children_left or [-1] * len(nodes))  # -1: a leaf
+        self.leaf = int(np.flatnonzero(left == -1)[0])  # where every row lands
+        compiled = {"value": values, "children_left": left, "predict": self._leaf_rows}
+        self.tree_ = type("Compiled", (), compiled)()
         self.public_calls = 0
 
     def _leaf_rows(self, x: np.ndarray) -> np.ndarray:
-        return np.asarray(self.tree_.value[np.zeros(len(x), dtype=int), 0, :])
+        return np.asarray(self.tree_.value[np.full(len(x), self.leaf), 0, :])
 
     def predict_proba(self, x: np.ndarray, check_input: bool = True) -> np.ndarray:
         assert check_input is False
@@ -154,3 +173,7 @@ def test_a_tree_whose_leaves_are_not_proportions_is_asked_itself() -> None:
     shares = CountingTree([[0.75, 0.25]])
     np.testing.assert_array_equal(_tree_call(shares, True)(rows), [[0.75, 0.25]] * 3)
     assert shares.public_calls == 0  # dividing changes nothing: the compiled tree alone
+    # an inner node's values need not be proportions: no row ever lands there
+    inner = CountingTree([[0.5, 0.25], [0.75, 0.25]], children_left=[1, -1])
+    np.testing.assert_array_equal(_tree_call(inner, True)(rows), [[0.75, 0.25]] * 3)
+    assert inner.public_calls == 0

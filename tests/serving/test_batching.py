@@ -306,6 +306,47 @@ def test_requests_that_arrive_together_for_a_fast_model_are_batched_on_the_event
     batcher.close()
 
 
+def test_max_wait_gathers_a_loop_batch_over_several_turns() -> None:
+    model = Recorder()
+    spec = BatchingSpec(max_batch_rows=64, max_wait=0.2, loop_under=1.0)
+    batcher = MicroBatcher(model, spec, name="w")
+
+    async def staggered(count: int) -> list[np.ndarray]:
+        async def one(i: int) -> np.ndarray:
+            await asyncio.sleep(0.01 * i)  # each on a later turn of the loop
+            return await batcher.predict_async(frame(float(i)))
+
+        return await asyncio.gather(*(one(i) for i in range(count)))
+
+    async def main() -> None:
+        await batcher.predict_async(frame(0.0))  # measured by the worker: fast
+        await asyncio.gather(*(batcher.predict_async(frame(1.0)) for _ in range(2)))
+        assert model.calls == [1, 2]  # the last batch held one request: no wait
+        results = await staggered(5)  # the last batch held two: they arrive together
+        assert [float(r[0]) for r in results] == [0.0, 2.0, 4.0, 6.0, 8.0]
+        assert model.calls == [1, 2, 5]  # 40 ms of arrivals, one call
+
+    asyncio.run(main())
+    batcher.close()
+
+
+def test_a_full_loop_batch_does_not_wait_out_max_wait() -> None:
+    model = Recorder()
+    spec = BatchingSpec(max_batch_rows=4, max_wait=2.0, latency_target=2.0, loop_under=1.0)
+    batcher = MicroBatcher(model, spec, name="f")
+
+    async def main() -> float:
+        await batcher.predict_async(frame(0.0))  # the worker's first batch waits its 2 s
+        await asyncio.gather(*(batcher.predict_async(frame(1.0)) for _ in range(2)))
+        started = time.perf_counter()
+        await asyncio.gather(*(batcher.predict_async(frame(1.0, 2.0)) for _ in range(2)))
+        return time.perf_counter() - started
+
+    assert asyncio.run(main()) < 1.0  # four rows: at once, not after 2 s
+    assert model.calls == [1, 2, 4]
+    batcher.close()
+
+
 def test_a_loop_batch_keeps_to_max_rows_and_a_bad_request_fails_alone() -> None:
     model = Recorder()
     batcher = MicroBatcher(model, BatchingSpec(max_batch_rows=4, loop_under=1.0))

@@ -14,6 +14,7 @@ def test_public_names_are_sorted_and_exported() -> None:
         "array_path",
         "batching",
         "control_api",
+        "cpu_wait",
         "endpoints",
         "errors",
         "event_loop",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -17,7 +18,7 @@ from evergreen.serving.batching import BatchingSpec, MicroBatcher
 from evergreen.serving.loader import ModelLoader, ServedModel
 from evergreen.serving.metrics import GatewayMetrics
 from evergreen.serving.model_cache import ServedShadow
-from evergreen.serving.shadows import ShadowCopies
+from evergreen.serving.shadows import BUSY_SHARE, ShadowCopies
 
 from .conftest import Publish, numeric_data
 
@@ -357,3 +358,58 @@ def test_a_shadow_whose_calls_are_costly_gathers_its_copies_for_longer(
     assert [r.request_id for r in log.rows] == [f"r{i}" for i in range(6)]
     for shadow in (slow, fast):
         shadow.served.close()
+
+
+@pytest.mark.parametrize(
+    ("sample", "busy_share", "busy_wait", "kept"),
+    [
+        (1.0, 0.25, 0.0, (70, 130)),  # short of CPU (any wait counts): a quarter
+        (0.1, 0.25, 0.0, (20, 65)),  # its own sample is smaller: unchanged
+        (1.0, 1.0, 0.0, (400, 400)),  # 1: every copy, whatever the load
+        (1.0, 0.25, 1.1, (400, 400)),  # never short of CPU: every copy
+    ],
+    ids=["busy", "sampled-below", "share-1", "not-busy"],
+)
+def test_a_gateway_short_of_cpu_sheds_shadow_copies_and_counts_them(
+    served: ServedModel,
+    sample: float,
+    busy_share: float,
+    busy_wait: float,
+    kept: tuple[int, int],
+) -> None:
+    random.seed(5)
+    model = Model(served.predict)
+    shadow = shadow_of(served, model)
+    sampling = ServedShadow(shadow.name, shadow.ref, sample, shadow.served)
+    log = Log()
+    metrics = GatewayMetrics()
+
+    async def main() -> None:
+        copies = ShadowCopies(log, metrics, wait=60.0, busy_share=busy_share, busy_wait=busy_wait)
+        send_all(copies, sampling, rows(served, 400))
+        await copies.drain()
+        copies.close()
+
+    asyncio.run(main())
+    low, high = kept
+    assert low <= len(log.rows) <= high
+    shed = metrics.registry.get_sample_value(
+        "evergreen_shadow_shed_total", {"endpoint": "bikes", "variant": "next"}
+    )
+    shed = shed or 0.0  # no series until the first shed copy
+    if sample == 1.0:  # every copy the shadow samples is either predicted or shed
+        assert len(log.rows) + shed == 400
+    else:
+        assert shed == 0.0  # the sample alone decided
+    shadow.served.close()
+
+
+def test_the_busy_share_comes_from_the_gateway_config(context: Context) -> None:
+    from evergreen.serving.app import GatewayConfig, create_app
+
+    # as `evergreen serve --workers N` hands it to each worker process
+    config = GatewayConfig.from_json(GatewayConfig(shadow_busy_share=0.3).to_json())
+    app = create_app(context.registry, None, config=config)
+    assert app.state.gateway.shadows.busy_share == 0.3
+    default = create_app(context.registry, None)
+    assert default.state.gateway.shadows.busy_share == BUSY_SHARE < 1.0

@@ -231,6 +231,15 @@ def serve(
     access_log: Annotated[
         bool, typer.Option(help="Write one JSON line per request to stdout.")
     ] = True,
+    shadow_busy_share: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            max=1.0,
+            help="Most of the requests a shadow gets while the gateway is short of CPU "
+            "(1: every one, whatever the load).",
+        ),
+    ] = 0.1,
 ) -> None:
     """Serve every endpoint: models by production version, stored A/B/n and shadow policies
     (Open Inference Protocol V2, MLflow scoring; V2 gRPC with --grpc-port), following the
@@ -256,6 +265,7 @@ def serve(
         default_endpoint=default_endpoint,
         max_body_bytes=max_body_bytes,
         access_log=access_log,
+        shadow_busy_share=shadow_busy_share,
     )
     if grpc_port is not None:
         from evergreen.serving.protocols.v2_grpc import check_installed

@@ -40,6 +40,7 @@ from evergreen.serving.prediction_log import PredictionLogWriter
 from evergreen.serving.protocols.mlflow import mlflow_router
 from evergreen.serving.protocols.v2_rest import VERSION_HEADER, v2_router
 from evergreen.serving.registry_api import Lineage, registry_router
+from evergreen.serving.shadows import BUSY_SHARE
 from evergreen.store.endpoints import EndpointRepository, FeedbackRepository
 from evergreen.store.events import EventRepository
 
@@ -75,6 +76,9 @@ class GatewayConfig:
     default_endpoint: str | None = None
     # `evergreen serve` writes JSON access lines to stdout (in each worker process).
     access_log: bool = True
+    # The share of requests each shadow gets at most while the gateway is short of CPU
+    # (shadows.py); 1: every copy it samples, whatever the load.
+    shadow_busy_share: float = BUSY_SHARE
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -145,7 +149,13 @@ def create_app(
         on_load=loaded,
     )
     in_flight = InFlight()
-    gateway = Gateway(cache, log_writer, metrics, in_flight=in_flight)
+    gateway = Gateway(
+        cache,
+        log_writer,
+        metrics,
+        in_flight=in_flight,
+        shadow_busy_share=config.shadow_busy_share,
+    )
     endpoints = Endpoints(EndpointRepository(db), registry, registry.clock)
     feedback = FeedbackRepository(db)
     if verdict is None and log_writer is not None:

@@ -241,14 +241,34 @@ class MicroBatcher:
         pending = getattr(self._local, "pending", None)
         if pending is None:
             pending = self._local.pending = []
-            # runs on the loop's next turn, after every request that arrived with this one
-            loop.call_soon(self._predict_loop_batch)
+            wait = self._loop_wait()
+            if wait > 0:  # requests arrive together: those of the next turns join too
+                self._local.timer = loop.call_later(wait, self._predict_loop_batch)
+            else:  # the loop's next turn, after every request that arrived with this one
+                self._local.timer = loop.call_soon(self._predict_loop_batch)
+            self._local.rows = 0
         pending.append((frame, future))
+        self._local.rows += len(frame)
+        if self._local.rows >= self.spec.max_batch_rows and isinstance(
+            self._local.timer, asyncio.TimerHandle
+        ):  # full: on the next turn rather than at the end of the wait
+            self._local.timer.cancel()
+            self._local.timer = loop.call_soon(self._predict_loop_batch)
         return future
+
+    def _loop_wait(self) -> float:
+        """How long a batch on the event loop waits for company: ``max_wait``, within what
+        the ``latency_target`` leaves after the predict, when the last batch held more than
+        one request; else none."""
+        spec = self.spec
+        if spec.max_wait <= 0 or self._last_requests <= 1:
+            return 0.0
+        return min(spec.max_wait, max(0.0, spec.latency_target - self._predict_seconds))
 
     def _predict_loop_batch(self) -> None:
         pending: list[tuple[pd.DataFrame, asyncio.Future[np.ndarray]]] = self._local.pending
         self._local.pending = None
+        self._local.timer = None
         live = [(frame, future) for frame, future in pending if not future.done()]
         outcomes = self._predict_here([frame for frame, _ in live])
         for (_, future), outcome in zip(live, outcomes, strict=True):

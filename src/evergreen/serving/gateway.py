@@ -24,7 +24,7 @@ from evergreen.serving.loader import ServedModel
 from evergreen.serving.metrics import GatewayMetrics
 from evergreen.serving.model_cache import ModelCache, ServedShadow
 from evergreen.serving.prediction_log import PredictionLogWriter, Served
-from evergreen.serving.shadows import ShadowCopies
+from evergreen.serving.shadows import BUSY_SHARE, ShadowCopies
 
 log = logging.getLogger(__name__)
 
@@ -53,12 +53,13 @@ class Gateway:
         metrics: GatewayMetrics | None = None,
         *,
         in_flight: InFlight | None = None,
+        shadow_busy_share: float = BUSY_SHARE,
     ) -> None:
         self.cache = cache
         self.in_flight = in_flight
         self.log_writer = log_writer
         self.metrics = metrics or GatewayMetrics()
-        self.shadows = ShadowCopies(self._record_shadow, self.metrics)
+        self.shadows = ShadowCopies(self._record_shadow, self.metrics, busy_share=shadow_busy_share)
 
     @property
     def ready(self) -> bool:

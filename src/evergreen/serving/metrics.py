@@ -72,6 +72,12 @@ class GatewayMetrics:
             ["endpoint", "variant"],
             registry=r,
         )
+        self.shadow_shed = Counter(
+            "evergreen_shadow_shed",
+            "Shadow copies not sent because the gateway was short of CPU (--shadow-busy-share)",
+            ["endpoint", "variant"],
+            registry=r,
+        )
 
     def batch_observer(self, model: str) -> BatchObserver:
         rows_hist = self.batch_rows.labels(model)

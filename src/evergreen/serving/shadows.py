@@ -19,6 +19,14 @@ at most about a twentieth of a core however busy the endpoint. With 20 ms window
 as a shadow made ~50 calls a second per worker, and cost a busy gateway a fifth of its
 throughput; the copies wait longer instead, which only the lag metric sees.
 
+While the gateway is short of CPU (its event loop waited for a core at least ``busy_wait`` of
+the last second, see ``cpu_wait.py``), each shadow gets at most ``busy_share`` of the
+requests (its own sample share if smaller); the copies it does not get are counted as shed. A
+shadow predicts as much as its primary, so on saturated cores mirroring every request took up
+to half the primary's throughput (a 100-tree forest with 100-row requests: 0.56x), which is the
+primary slowed by its shadow. With cores to spare the event loop does not wait, and the shadow
+gets every copy it samples. ``busy_share`` 1 mirrors every copy whatever the load.
+
 A shadow's logged latency counts from the hand-over (the gathering wait is not the model's, so
 it does not count against the shadow in a verdict); ``evergreen_shadow_lag_seconds`` counts
 from the primary's answer. Copies for a shadow that has fallen behind (its queue over half
@@ -42,6 +50,7 @@ import pandas as pd
 from prometheus_client import Histogram
 
 from evergreen.serving.batching import MicroBatcher, Outcome
+from evergreen.serving.cpu_wait import CpuWait
 from evergreen.serving.frames import numeric_block, stack_frames
 from evergreen.serving.loader import ServedModel
 from evergreen.serving.metrics import GatewayMetrics
@@ -55,6 +64,8 @@ MAX_SHADOW_WAIT = 1.0
 CALLS_PER_CORE_SHARE = 20.0  # a window lasts at least this many of the shadow's predicts
 MAX_SHADOW_ROWS = 256
 MAX_SHADOWS_IN_FLIGHT = 1000
+BUSY_SHARE = 0.1  # the share of requests a shadow gets at most while the gateway is short of CPU
+BUSY_WAIT = 0.02  # short of CPU: the event loop waited for a core this share of the time
 
 # (endpoint, variant, served, request ids, each one's rows, their inputs one after the other,
 #  their outputs likewise or None, latency_ms, error or None)
@@ -106,6 +117,9 @@ class ShadowCopies:
         max_wait: float = MAX_SHADOW_WAIT,
         max_rows: int = MAX_SHADOW_ROWS,
         max_in_flight: int = MAX_SHADOWS_IN_FLIGHT,
+        busy_share: float = BUSY_SHARE,
+        busy_wait: float = BUSY_WAIT,
+        cpu_wait: CpuWait | None = None,
     ) -> None:
         self.log_answer = log_answer
         self.metrics = metrics
@@ -113,6 +127,9 @@ class ShadowCopies:
         self.max_wait = max(wait, max_wait)
         self.max_rows = max_rows
         self.max_in_flight = max_in_flight
+        self.busy_share = busy_share
+        self.busy_wait = busy_wait
+        self.cpu_wait = cpu_wait or CpuWait()
         self._windows: dict[tuple[str, int], _Window] = {}
         self._in_flight = 0  # copies gathered or predicting
         self._lock = threading.Lock()
@@ -145,8 +162,12 @@ class ShadowCopies:
         rows = len(inputs)
         if block is None:
             block = numeric_block(inputs)
+        busy = self.busy_share < 1.0 and self.cpu_wait.share() >= self.busy_wait
         for shadow in shadows:
             if not sampled(shadow.sample):
+                continue
+            if busy and not sampled(self.busy_share / shadow.sample):
+                self.metrics.shadow_shed.labels(endpoint, shadow.name).inc()
                 continue
             if self._in_flight >= self.max_in_flight or _behind(shadow.served):
                 self.metrics.shadow_dropped.labels(endpoint, shadow.name).inc()
@@ -179,6 +200,7 @@ class ShadowCopies:
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
+        self.cpu_wait.close()
 
     # -- handing over -----------------------------------------------------------------------
     def _hand_over(self, key: tuple[str, int]) -> None:

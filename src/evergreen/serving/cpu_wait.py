@@ -1,0 +1,88 @@
+"""How short of CPU the gateway is: the share of the last moments its event loop spent waiting
+for a core, runnable but not running.
+
+Linux keeps, for every thread, the nanoseconds it has spent on a CPU and waiting on a run queue
+(``/proc/<pid>/task/<tid>/schedstat``). A thread that waits for a core a tenth of the time is
+slowed by a tenth by whatever else runs: the other workers, its own process's threads, other
+programs. Busy cores alone do not mean that: work that runs only when a core is idle takes
+nothing from anyone, and it is waiting that makes requests slower. The counters count inside a
+container too, whatever its CPU quota.
+
+Where the file cannot be read (not Linux, or a kernel without scheduler statistics), the share
+is always 0: the gateway never thinks itself short of CPU.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable
+
+INTERVAL = 1.0  # seconds a measurement spans
+
+
+class CpuWait:
+    """The share of wall time the thread that calls ``share`` waited for a core, over the last
+    ``interval`` (the first call measures nothing yet: 0)."""
+
+    def __init__(
+        self, interval: float = INTERVAL, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.interval = interval
+        self.clock = clock
+        self._fd: int | None = None
+        self._thread: int | None = None
+        self._since = 0.0
+        self._waited = 0  # nanoseconds waited, as of ``_since``
+        self._share = 0.0
+        self._available = True
+
+    @property
+    def available(self) -> bool:
+        """Whether the counters could be read (so far)."""
+        return self._available
+
+    def share(self) -> float:
+        """The share measured over the last completed interval; cheap between measurements."""
+        if not self._available:
+            return 0.0
+        now = self.clock()
+        if self._fd is not None and now - self._since < self.interval:
+            return self._share
+        waited = self._read()  # None: unreadable, or the first reading (nothing to compare)
+        if waited is None:
+            return 0.0
+        if now > self._since:
+            self._share = min(1.0, max(0.0, (waited - self._waited) / 1e9 / (now - self._since)))
+        self._since, self._waited = now, waited
+        return self._share
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def _read(self) -> int | None:
+        """The calling thread's nanoseconds waited so far; None where unreadable, and on the
+        first reading for a thread, which only starts the measurement."""
+        thread = threading.get_native_id()
+        try:
+            if self._thread != thread:  # the first call, or another thread: measure that one
+                self.close()
+                self._fd = os.open(f"/proc/{os.getpid()}/task/{thread}/schedstat", os.O_RDONLY)
+                self._thread = None
+            assert self._fd is not None
+            fields = os.pread(self._fd, 128, 0).split()
+            waited = int(fields[1])
+        except (OSError, IndexError, ValueError):
+            self.close()
+            self._available = False
+            return None
+        if self._thread is None:
+            self._thread = thread
+            self._share = 0.0
+            self._since = self.clock()
+            self._waited = waited
+            return None
+        return waited

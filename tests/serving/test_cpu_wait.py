@@ -1,0 +1,90 @@
+"""How short of CPU the gateway is: a thread's run-queue wait, as Linux counts it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from evergreen.serving.cpu_wait import CpuWait
+
+linux = pytest.mark.skipif(
+    not os.path.exists(f"/proc/{os.getpid()}/task/{threading.get_native_id()}/schedstat"),
+    reason="scheduler statistics are Linux's",
+)
+
+
+def spin(seconds: float) -> None:
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        pass
+
+
+@pytest.fixture
+def one_cpu() -> Iterator[int]:
+    """This thread pinned to one CPU (its affinity restored afterwards)."""
+    before = os.sched_getaffinity(0)
+    cpu = min(before)
+    os.sched_setaffinity(0, {cpu})
+    try:
+        yield cpu
+    finally:
+        os.sched_setaffinity(0, before)
+
+
+def measured(wait: CpuWait, seconds: float) -> float:
+    wait.share()  # starts the measurement
+    spin(seconds)
+    return wait.share()
+
+
+@linux
+def test_a_thread_that_shares_its_cpu_waits_for_it(one_cpu: int) -> None:
+    alone = measured(CpuWait(interval=0.0), 0.4)
+    rival = subprocess.Popen(
+        [sys.executable, "-c", "while True: pass"],
+        preexec_fn=lambda: os.sched_setaffinity(0, {one_cpu}),
+    )
+    try:
+        time.sleep(0.1)  # the rival is running
+        shared = measured(CpuWait(interval=0.0), 0.6)
+    finally:
+        rival.kill()
+        rival.wait()
+    # two runnable threads on one CPU: each waits about half the time
+    assert shared > 0.25
+    assert shared > alone + 0.2
+
+
+@linux
+def test_a_share_holds_for_its_interval_and_starts_over_on_another_thread() -> None:
+    now = [0.0]
+    wait = CpuWait(interval=1.0, clock=lambda: now[0])
+    assert wait.share() == 0.0  # the first reading only starts the measurement
+    wait._share = 0.5  # as if measured
+    now[0] = 0.5
+    assert wait.share() == 0.5  # within the interval: not read again
+    seen: list[float] = []
+    other = threading.Thread(target=lambda: seen.append(wait.share()))
+    now[0] = 2.0
+    other.start()
+    other.join()
+    assert seen == [0.0]  # another thread's counters: a new measurement
+    assert wait.available
+    wait.close()
+
+
+def test_where_the_counters_cannot_be_read_the_gateway_is_never_short(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(os, "getpid", lambda: 2**30)  # no such process under /proc
+    wait = CpuWait(interval=0.0)
+    assert wait.share() == 0.0
+    assert not wait.available
+    spin(0.01)
+    assert wait.share() == 0.0
