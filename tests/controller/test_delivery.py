@@ -26,7 +26,7 @@ from evergreen.errors import NotFound
 from evergreen.pipeline.project import Project
 from evergreen.pipeline.rollout import RolloutSpec
 from evergreen.pipeline.triggers import Triggers
-from evergreen.serving.app import create_app
+from evergreen.serving.app import GatewayConfig, create_app
 from evergreen.serving.prediction_log import PredictionLogWriter
 from evergreen.serving.server import GatewayThread
 
@@ -148,7 +148,10 @@ def level2(
     assert [s.model for s in policy.shadows] == [f"{project.name}:2"]
 
     writer = PredictionLogWriter(context.artifacts, context.predictions, flush_interval=60)
-    app = create_app(context.registry, writer, poll_interval=0.05)
+    # the shadow sees every request however busy the test machine (it is counted below)
+    app = create_app(
+        context.registry, writer, poll_interval=0.05, config=GatewayConfig(shadow_busy_share=1.0)
+    )
     features = context.registry.load(project.name, 1).signature.input_names
     rows = hourly.iloc[3000:3400][features].astype(float)
     with GatewayThread(app) as gateway, httpx.Client(base_url=gateway.url, timeout=30) as client:

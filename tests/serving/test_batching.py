@@ -3,7 +3,9 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections.abc import Coroutine
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -12,6 +14,9 @@ import pytest
 from evergreen.errors import Unavailable
 from evergreen.serving.batching import BatchingSpec, MicroBatcher
 from evergreen.serving.frames import numeric_block, stack_frames
+from evergreen.serving.in_flight import InFlight
+
+T = TypeVar("T")
 
 
 class Recorder:
@@ -306,7 +311,20 @@ def test_requests_that_arrive_together_for_a_fast_model_are_batched_on_the_event
     batcher.close()
 
 
-def test_max_wait_gathers_a_loop_batch_over_several_turns() -> None:
+def run_on(loop_kind: str, main: Coroutine[Any, Any, T]) -> T:
+    """``main`` on asyncio's own loop or on uvloop's (the gateway's, where it installs)."""
+    if loop_kind == "asyncio":
+        return asyncio.run(main)
+    uvloop = pytest.importorskip("uvloop")
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(main)
+
+
+LOOPS = pytest.mark.parametrize("loop_kind", ["asyncio", "uvloop"])
+
+
+@LOOPS
+def test_max_wait_gathers_a_loop_batch_over_several_turns(loop_kind: str) -> None:
     model = Recorder()
     spec = BatchingSpec(max_batch_rows=64, max_wait=0.2, loop_under=1.0)
     batcher = MicroBatcher(model, spec, name="w")
@@ -326,11 +344,12 @@ def test_max_wait_gathers_a_loop_batch_over_several_turns() -> None:
         assert [float(r[0]) for r in results] == [0.0, 2.0, 4.0, 6.0, 8.0]
         assert model.calls == [1, 2, 5]  # 40 ms of arrivals, one call
 
-    asyncio.run(main())
+    run_on(loop_kind, main())
     batcher.close()
 
 
-def test_a_full_loop_batch_does_not_wait_out_max_wait() -> None:
+@LOOPS
+def test_a_full_loop_batch_does_not_wait_out_max_wait(loop_kind: str) -> None:
     model = Recorder()
     spec = BatchingSpec(max_batch_rows=4, max_wait=2.0, latency_target=2.0, loop_under=1.0)
     batcher = MicroBatcher(model, spec, name="f")
@@ -342,9 +361,48 @@ def test_a_full_loop_batch_does_not_wait_out_max_wait() -> None:
         await asyncio.gather(*(batcher.predict_async(frame(1.0, 2.0)) for _ in range(2)))
         return time.perf_counter() - started
 
-    assert asyncio.run(main()) < 1.0  # four rows: at once, not after 2 s
+    assert run_on(loop_kind, main()) < 1.0  # four rows: at once, not after 2 s
     assert model.calls == [1, 2, 4]
     batcher.close()
+
+
+@LOOPS
+def test_a_loop_batch_goes_once_every_request_in_flight_waits_in_one(loop_kind: str) -> None:
+    first, second = Recorder(), Recorder()  # two versions, as in an A/B test
+    spec = BatchingSpec(max_batch_rows=64, max_wait=2.0, latency_target=2.0, loop_under=1.0)
+    batchers = [MicroBatcher(m, spec, name=n) for m, n in ((first, "a"), (second, "b"))]
+    in_flight = InFlight()
+
+    async def request(batcher: MicroBatcher, value: float) -> np.ndarray:
+        in_flight.count += 1  # as the gateway's middleware counts it
+        try:
+            return await batcher.predict_async(frame(value), in_flight=in_flight)
+        finally:
+            in_flight.count -= 1
+
+    async def main() -> float:
+        for batcher in batchers:  # measured (the worker's first batch waits its 2 s), then
+            await batcher.predict_async(frame(0.0))  # two requests that arrive together
+            await asyncio.gather(*(batcher.predict_async(frame(1.0)) for _ in range(2)))
+        started = time.perf_counter()
+        other = asyncio.create_task(asyncio.sleep(0.3))  # in flight, not waiting in a batch
+        in_flight.count += 1
+        answers = asyncio.gather(*(request(batchers[i % 2], float(i)) for i in range(6)))
+        await asyncio.sleep(0.1)
+        assert first.calls == [1, 2] and in_flight.parked == 6  # waiting for company
+        await other
+        in_flight.count -= 1
+        assert in_flight.parked == 6  # one more arrives: now all in flight wait
+        late = await request(batchers[0], 6.0)
+        assert [float(v[0]) for v in await answers] == [2.0 * i for i in range(6)]
+        assert float(late[0]) == 12.0
+        return time.perf_counter() - started
+
+    assert run_on(loop_kind, main()) < 1.5  # not the 2 s wait
+    assert first.calls == [1, 2, 4] and second.calls == [1, 2, 3]  # both went at once
+    assert in_flight.parked == 0
+    for batcher in batchers:
+        batcher.close()
 
 
 def test_a_loop_batch_keeps_to_max_rows_and_a_bad_request_fails_alone() -> None:

@@ -131,7 +131,8 @@ def test_shadows_never_slow_or_fail_the_primary_and_are_logged(
     first, second = two_versions
     slow = register_custom(context, Slow(second.model, 0.4), first.features)
     broken = register_custom(context, Broken(), first.features)
-    gateway = start_gateway(config=GatewayConfig(api_token=TOKEN))
+    # every copy whatever the load (a busy test machine would have the gateway shed some)
+    gateway = start_gateway(config=GatewayConfig(api_token=TOKEN, shadow_busy_share=1.0))
     policy = {
         "variants": [{"name": "main", "model": "rentals@production"}],
         "shadows": [
@@ -218,7 +219,7 @@ def test_control_api_needs_a_token_and_refuses_bad_policies(
 def test_verdict_finds_the_worse_shadow_once_labels_arrive(
     two_versions: tuple[Published, Published], start_gateway: StartGateway
 ) -> None:
-    gateway = start_gateway(config=GatewayConfig(api_token=TOKEN))
+    gateway = start_gateway(config=GatewayConfig(api_token=TOKEN, shadow_busy_share=1.0))
     policy = {
         "variants": [{"name": "main", "model": "rentals@production"}],
         "shadows": [{"name": "candidate", "model": "rentals:2"}],

@@ -9,7 +9,7 @@ import pandas as pd
 from prometheus_client.parser import text_string_to_metric_families
 
 from evergreen.bootstrap import Context
-from evergreen.serving import EndpointPolicy, Shadow, Variant
+from evergreen.serving import EndpointPolicy, GatewayConfig, Shadow, Variant
 from evergreen.serving.endpoints import Endpoints
 from evergreen.store.endpoints import EndpointRepository
 
@@ -89,7 +89,7 @@ def test_shadow_lag(context: Context, publish: Publish, start_gateway: StartGate
     )
     endpoints = Endpoints(EndpointRepository(context.registry.models.db), context.registry)
     endpoints.set("bikes", policy, actor="test")
-    gateway = start_gateway()
+    gateway = start_gateway(config=GatewayConfig(shadow_busy_share=1.0))  # every copy
     rows = published.features.head(3)
     for _ in range(4):
         answer = gateway.client.post("/endpoints/bikes/invocations", content=records(rows))

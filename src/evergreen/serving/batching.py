@@ -50,6 +50,7 @@ import pandas as pd
 
 from evergreen.errors import Unavailable
 from evergreen.serving.frames import stack_frames
+from evergreen.serving.in_flight import InFlight
 
 log = logging.getLogger(__name__)
 
@@ -218,13 +219,17 @@ class MicroBatcher:
             self._queued_rows += rows
             self._cond.notify()
 
-    async def predict_async(self, frame: pd.DataFrame, *, alone: bool = False) -> np.ndarray:
+    async def predict_async(
+        self, frame: pd.DataFrame, *, alone: bool = False, in_flight: InFlight | None = None
+    ) -> np.ndarray:
         """``frame``'s outputs: batched by the worker, or predicted here when ``alone`` (no
-        other request in flight) and the model is fast and idle (see the module doc)."""
+        other request in flight) and the model is fast and idle (see the module doc).
+        ``in_flight``: the gateway's count, so that a batch waiting on the event loop goes as
+        soon as every request in flight waits in one (``InFlight.park``)."""
         if alone and self._claim_inline():
             return self._predict_inline(frame)
         if self._fast_enough_for_the_loop():
-            return await self._join_loop_batch(frame)
+            return await self._join_loop_batch(frame, in_flight)
         return await asyncio.wrap_future(self.submit(frame))
 
     # -- batches on the event loop ----------------------------------------------------------
@@ -234,27 +239,46 @@ class MicroBatcher:
             limit > 0 and self._predicts > 0 and self._predict_seconds <= limit and not self._closed
         )
 
-    def _join_loop_batch(self, frame: pd.DataFrame) -> asyncio.Future[np.ndarray]:
+    def _join_loop_batch(
+        self, frame: pd.DataFrame, in_flight: InFlight | None = None
+    ) -> asyncio.Future[np.ndarray]:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[np.ndarray] = loop.create_future()
+        local = self._local
         pending: list[tuple[pd.DataFrame, asyncio.Future[np.ndarray]]] | None
-        pending = getattr(self._local, "pending", None)
+        pending = getattr(local, "pending", None)
         if pending is None:
-            pending = self._local.pending = []
+            pending = local.pending = []
             wait = self._loop_wait()
-            if wait > 0:  # requests arrive together: those of the next turns join too
-                self._local.timer = loop.call_later(wait, self._predict_loop_batch)
-            else:  # the loop's next turn, after every request that arrived with this one
-                self._local.timer = loop.call_soon(self._predict_loop_batch)
-            self._local.rows = 0
+            # with a wait, requests of the next turns join too; without, the loop's next turn,
+            # after every request that arrived with this one
+            local.waits = wait > 0
+            if local.waits:
+                local.timer = loop.call_later(wait, self._predict_loop_batch)
+            else:
+                local.timer = loop.call_soon(self._predict_loop_batch)
+            local.rows = 0
+            local.parked = None  # the InFlight its requests are parked with
+            local.parked_requests = 0
         pending.append((frame, future))
-        self._local.rows += len(frame)
-        if self._local.rows >= self.spec.max_batch_rows and isinstance(
-            self._local.timer, asyncio.TimerHandle
-        ):  # full: on the next turn rather than at the end of the wait
-            self._local.timer.cancel()
-            self._local.timer = loop.call_soon(self._predict_loop_batch)
+        local.rows += len(frame)
+        if not local.waits:
+            return future  # goes on the next turn anyway
+        if local.rows >= self.spec.max_batch_rows:  # full: now rather than after the wait
+            self._release_loop_batch()
+        elif in_flight is not None:
+            local.parked = in_flight
+            local.parked_requests += 1
+            in_flight.park(self, self._release_loop_batch)
         return future
+
+    def _release_loop_batch(self) -> None:
+        """Predict the batch waiting on this thread's loop on the loop's next turn."""
+        local = self._local
+        if getattr(local, "pending", None) is not None and local.waits:
+            local.waits = False
+            local.timer.cancel()
+            local.timer = asyncio.get_running_loop().call_soon(self._predict_loop_batch)
 
     def _loop_wait(self) -> float:
         """How long a batch on the event loop waits for company: ``max_wait``, within what
@@ -269,6 +293,10 @@ class MicroBatcher:
         pending: list[tuple[pd.DataFrame, asyncio.Future[np.ndarray]]] = self._local.pending
         self._local.pending = None
         self._local.timer = None
+        self._local.waits = False
+        parked: InFlight | None = self._local.parked
+        if parked is not None:
+            parked.unpark(self, self._local.parked_requests)
         live = [(frame, future) for frame, future in pending if not future.done()]
         outcomes = self._predict_here([frame for frame, _ in live])
         for (_, future), outcome in zip(live, outcomes, strict=True):

@@ -101,7 +101,9 @@ class Gateway:
             raise
         try:
             alone = self.in_flight is not None and await self.in_flight.alone()
-            outputs = await route.served.predict_async(inputs, alone=alone)
+            outputs = await route.served.predict_async(
+                inputs, alone=alone, in_flight=self.in_flight
+            )
         except (ValueError, TypeError) as exc:
             self.count_error(route, protocol, 400)
             message = f"model {model.name}:{model.version} cannot predict on this input: {exc}"

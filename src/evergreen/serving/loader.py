@@ -30,6 +30,7 @@ from evergreen.flavors.base import LoadedModel
 from evergreen.registry import Registry
 from evergreen.serving.array_path import ArrayPath
 from evergreen.serving.batching import BatchingSpec, BatchObserver, MicroBatcher
+from evergreen.serving.in_flight import InFlight
 
 if TYPE_CHECKING:
     from evergreen.flavors import onnx_runtime
@@ -53,11 +54,13 @@ class ServedModel:
     def key(self) -> tuple[str, int]:
         return (self.model.name, self.model.version)
 
-    async def predict_async(self, frame: pd.DataFrame, *, alone: bool = False) -> np.ndarray:
+    async def predict_async(
+        self, frame: pd.DataFrame, *, alone: bool = False, in_flight: InFlight | None = None
+    ) -> np.ndarray:
         """Outputs for rows that already conform to the signature (batched when enabled;
-        ``alone``: the only request in flight, see ``MicroBatcher.predict_async``)."""
+        ``alone`` and ``in_flight``: see ``MicroBatcher.predict_async``)."""
         if self.batcher is not None:
-            return await self.batcher.predict_async(frame, alone=alone)
+            return await self.batcher.predict_async(frame, alone=alone, in_flight=in_flight)
         return await asyncio.to_thread(self.predict, frame)
 
     def close(self) -> None:

@@ -20,12 +20,13 @@ as a shadow made ~50 calls a second per worker, and cost a busy gateway a fifth 
 throughput; the copies wait longer instead, which only the lag metric sees.
 
 While the gateway is short of CPU (its event loop waited for a core at least ``busy_wait`` of
-the last second, see ``cpu_wait.py``), each shadow gets at most ``busy_share`` of the
-requests (its own sample share if smaller); the copies it does not get are counted as shed. A
-shadow predicts as much as its primary, so on saturated cores mirroring every request took up
-to half the primary's throughput (a 100-tree forest with 100-row requests: 0.56x), which is the
-primary slowed by its shadow. With cores to spare the event loop does not wait, and the shadow
-gets every copy it samples. ``busy_share`` 1 mirrors every copy whatever the load.
+some quarter second in the last second, see ``cpu_wait.py``), each shadow gets at most
+``busy_share`` of the requests (its own sample share if smaller); the copies it does not get
+are counted as shed. A shadow predicts as much as its primary, so on saturated cores
+mirroring every request took up to half the primary's throughput (a 100-tree forest with
+100-row requests: 0.56x), which is the primary slowed by its shadow. With cores to spare the
+event loop does not wait, and the shadow gets every copy it samples. ``busy_share`` 1 mirrors
+every copy whatever the load.
 
 A shadow's logged latency counts from the hand-over (the gathering wait is not the model's, so
 it does not count against the shadow in a verdict); ``evergreen_shadow_lag_seconds`` counts
