@@ -42,7 +42,7 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol, cast
 
 import numpy as np
@@ -139,6 +139,18 @@ class _Item:
 
 
 BatchObserver = Callable[[int, int, float], None]  # (requests, rows, seconds) of each batch
+
+
+@dataclass
+class _LoopBatch:
+    """Requests gathered on one thread's event loop for one call, until ``timer`` fires."""
+
+    timer: asyncio.Handle
+    waits: bool  # for company (``max_wait``); else it goes on the loop's next turn
+    pending: list[tuple[pd.DataFrame, asyncio.Future[np.ndarray]]] = field(default_factory=list)
+    rows: int = 0
+    parked: int = 0  # of its requests, parked with ``parked_with`` (``InFlight.park``)
+    parked_with: InFlight | None = None
 
 
 class MicroBatcher:
@@ -244,41 +256,36 @@ class MicroBatcher:
     ) -> asyncio.Future[np.ndarray]:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[np.ndarray] = loop.create_future()
-        local = self._local
-        pending: list[tuple[pd.DataFrame, asyncio.Future[np.ndarray]]] | None
-        pending = getattr(local, "pending", None)
-        if pending is None:
-            pending = local.pending = []
+        batch: _LoopBatch | None = getattr(self._local, "batch", None)
+        if batch is None:
             wait = self._loop_wait()
             # with a wait, requests of the next turns join too; without, the loop's next turn,
             # after every request that arrived with this one
-            local.waits = wait > 0
-            if local.waits:
-                local.timer = loop.call_later(wait, self._predict_loop_batch)
+            timer: asyncio.Handle
+            if wait > 0:
+                timer = loop.call_later(wait, self._predict_loop_batch)
             else:
-                local.timer = loop.call_soon(self._predict_loop_batch)
-            local.rows = 0
-            local.parked = None  # the InFlight its requests are parked with
-            local.parked_requests = 0
-        pending.append((frame, future))
-        local.rows += len(frame)
-        if not local.waits:
+                timer = loop.call_soon(self._predict_loop_batch)
+            batch = self._local.batch = _LoopBatch(timer, waits=wait > 0)
+        batch.pending.append((frame, future))
+        batch.rows += len(frame)
+        if not batch.waits:
             return future  # goes on the next turn anyway
-        if local.rows >= self.spec.max_batch_rows:  # full: now rather than after the wait
+        if batch.rows >= self.spec.max_batch_rows:  # full: now rather than after the wait
             self._release_loop_batch()
         elif in_flight is not None:
-            local.parked = in_flight
-            local.parked_requests += 1
+            batch.parked_with = in_flight
+            batch.parked += 1
             in_flight.park(self, self._release_loop_batch)
         return future
 
     def _release_loop_batch(self) -> None:
         """Predict the batch waiting on this thread's loop on the loop's next turn."""
-        local = self._local
-        if getattr(local, "pending", None) is not None and local.waits:
-            local.waits = False
-            local.timer.cancel()
-            local.timer = asyncio.get_running_loop().call_soon(self._predict_loop_batch)
+        batch: _LoopBatch | None = getattr(self._local, "batch", None)
+        if batch is not None and batch.waits:
+            batch.waits = False
+            batch.timer.cancel()
+            batch.timer = asyncio.get_running_loop().call_soon(self._predict_loop_batch)
 
     def _loop_wait(self) -> float:
         """How long a batch on the event loop waits for company: ``max_wait``, within what
@@ -290,14 +297,11 @@ class MicroBatcher:
         return min(spec.max_wait, max(0.0, spec.latency_target - self._predict_seconds))
 
     def _predict_loop_batch(self) -> None:
-        pending: list[tuple[pd.DataFrame, asyncio.Future[np.ndarray]]] = self._local.pending
-        self._local.pending = None
-        self._local.timer = None
-        self._local.waits = False
-        parked: InFlight | None = self._local.parked
-        if parked is not None:
-            parked.unpark(self, self._local.parked_requests)
-        live = [(frame, future) for frame, future in pending if not future.done()]
+        batch: _LoopBatch = self._local.batch
+        self._local.batch = None
+        if batch.parked_with is not None:
+            batch.parked_with.unpark(self, batch.parked)
+        live = [(frame, future) for frame, future in batch.pending if not future.done()]
         outcomes = self._predict_here([frame for frame, _ in live])
         for (_, future), outcome in zip(live, outcomes, strict=True):
             if isinstance(outcome, BaseException):
