@@ -47,11 +47,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shlex
 import shutil
 import statistics
 import subprocess
 import sys
+import urllib.request
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -269,9 +271,6 @@ def shadow_counts(servers: list[Server]) -> list[str]:
     """How many copies each A/B + shadow endpoint's shadow predicted and shed (while the
     gateway was short of CPU, ``--shadow-busy-share``), from one worker's ``/metrics`` after
     all the runs (each worker counts its own)."""
-    import re
-    import urllib.request
-
     lines = []
     for server in servers:
         if not server.name.startswith("evergreen-ab"):
