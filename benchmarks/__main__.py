@@ -1,5 +1,5 @@
-"""``python -m benchmarks [snapshot|resnapshot|drift|stats|registry|trials|serving ...]``: all,
-or those named. Options after one name go to that benchmark: ``python -m benchmarks serving
+"""``python -m benchmarks [snapshot|resnapshot|drift|stats|registry|trials|serving|loglag ...]``:
+all, or those named. Options after one name go to that benchmark: ``python -m benchmarks serving
 --duration 5``."""
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ BENCHMARKS = {
     "monitoring": "benchmarks.monitoring",
     "landing": "benchmarks.landing_to_serving",
     "backtest": "benchmarks.backtest",
+    "loglag": "benchmarks.prediction_log_lag",
 }
 TAKES_OPTIONS = {"serving"}
 

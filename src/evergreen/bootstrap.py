@@ -215,7 +215,9 @@ def gateway_app(
         config = replace(config, api_token=ctx.settings.api_token)
     if config.inference_token is None:
         config = replace(config, inference_token=ctx.settings.inference_token)
-    writer = PredictionLogWriter(ctx.artifacts, ctx.predictions, flush_interval=flush_interval)
+    writer = PredictionLogWriter(
+        ctx.artifacts, ctx.predictions, flush_interval=flush_interval, in_process=False
+    )
 
     def lineage(name: str, version: int) -> dict[str, Any]:
         return model_lineage(ctx.registry, ctx.runs, ctx.events, ctx.datasets, name, version)

@@ -23,6 +23,8 @@ def test_public_names_are_sorted_and_exported() -> None:
         "gateway",
         "in_flight",
         "limits",
+        "log_process",
+        "log_segments",
         "loader",
         "metrics",
         "model_cache",

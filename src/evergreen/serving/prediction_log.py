@@ -7,6 +7,11 @@ artifact store and indexed in the metadata database, where ``read_predictions`` 
 ``evergreen.store.predictions``) reads them back. A segment that cannot be written is kept for
 the next flush.
 
+With ``in_process=False`` (the gateway's choice) the thread only hands what was recorded, every
+quarter second, to a child process that builds the segments and stores them (``log_process``):
+building and storing them took the interpreter for milliseconds, which the requests arriving
+meanwhile waited out.
+
 Segment columns: ``request_id`` (string), ``ts`` (UTC timestamp), then, for gateway records,
 ``endpoint``, ``variant``, ``role`` (``primary`` or ``shadow``), ``latency_ms`` and ``error``
 (null unless the model failed on the request, when ``prediction`` is null), the input columns,
@@ -22,31 +27,35 @@ endpoint's primary rows (``store.shadow_inputs``).
 
 from __future__ import annotations
 
-import io
 import logging
 import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from itertools import chain
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from evergreen.core.clock import Clock, SystemClock
-from evergreen.core.ids import new_id
 from evergreen.errors import InvalidState
 from evergreen.serving.frames import numeric_block, stack_frames
+from evergreen.serving.log_segments import Segment, SegmentWriter
 from evergreen.store.artifacts import ArtifactStore
 from evergreen.store.predictions import PredictionRepository
 from evergreen.store.shadow_inputs import INPUTS_KEY, INPUTS_WITH_PRIMARY, LOG_COLUMNS
-from evergreen.store.tables import PredictionSegmentRow
+
+if TYPE_CHECKING:
+    from evergreen.serving.log_process import LogProcess
 
 log = logging.getLogger(__name__)
 
 RESERVED = LOG_COLUMNS
+
+# how often a writer with a child process hands what it recorded over: a quarter of a second's
+# requests take the interpreter for a fraction of a millisecond to pickle
+HANDOVER_INTERVAL = 0.25
 
 
 class Served(NamedTuple):  # a tuple: made on every request, in a fifth of a dataclass's time
@@ -60,7 +69,7 @@ class Served(NamedTuple):  # a tuple: made on every request, in a fifth of a dat
 
 
 # a segment's model, version and endpoint, and whether its inputs are left to the primary's
-_Key = tuple[str, int, str | None, bool]
+SegmentKey = tuple[str, int, str | None, bool]
 
 
 class _Record(NamedTuple):  # a tuple, like Served
@@ -91,6 +100,38 @@ class _Record(NamedTuple):  # a tuple, like Served
         return pd.DataFrame(self.block, columns=list(self.names or ()))
 
 
+class _Rows:
+    """Rows appended to one array (1-D or 2-D), whose room doubles when they fill it."""
+
+    __slots__ = ("array", "count")
+
+    def __init__(self) -> None:
+        self.array: np.ndarray | None = None  # its shape and dtype come with the first rows
+        self.count = 0
+
+    def add(self, values: np.ndarray) -> None:
+        start, end = self.count, self.count + len(values)
+        array = self.array
+        if array is None or end > len(array):
+            room = max(256, end) if array is None else max(2 * len(array), end)
+            grown = np.empty((room, *values.shape[1:]), values.dtype)
+            if array is not None:
+                grown[:start] = array[:start]
+            self.array = array = grown
+        array[start:end] = values
+        self.count = end
+
+    def filled(self) -> np.ndarray:
+        assert self.array is not None
+        return self.array[: self.count]
+
+    def __getstate__(self) -> tuple[np.ndarray | None, int]:  # pickled without its spare room
+        return (None if self.array is None else self.filled(), self.count)
+
+    def __setstate__(self, state: tuple[np.ndarray | None, int]) -> None:
+        self.array, self.count = state
+
+
 class _Columns:
     """Requests of one segment with one layout (numeric inputs with the same columns and
     dtype, a 1-D numeric answer a row: a tabular model's traffic), kept as columns as they
@@ -114,7 +155,6 @@ class _Columns:
         "rows",
         "seconds",
         "served",
-        "stamps",
         "variants",
     )
 
@@ -127,18 +167,17 @@ class _Columns:
         self.served = bool(layout[3])
         self.request_ids: list[str] = []
         self.request_rows: list[int] = []  # a request's rows
-        self.stamps: list[datetime] = []  # a record's (one call's)
-        self.seconds: list[float] = []
+        self.seconds: list[float] = []  # a record's (one call's) time, from ``_seconds``
         self.record_rows: list[int] = []
         self.record_requests: list[int] = []
         self.variants: list[str] = []
         self.roles: list[str] = []
         self.latencies: list[float] = []
         self.errors: list[str | None] = []
-        # a record's arrays, stacked when written: appending costs a request 0.03 us, copying
-        # into a growing array 1.2
-        self.blocks: list[np.ndarray] = []
-        self.outputs: list[np.ndarray] = []
+        # the rows' inputs and answers, copied into arrays as they come (~1 us a request): a
+        # flush that stacked a thousand requests' arrays held the interpreter for a millisecond
+        self.blocks = _Rows()
+        self.outputs = _Rows()
         self.rows = 0
 
     def add(
@@ -151,12 +190,11 @@ class _Columns:
         served: Served | None,
     ) -> None:
         rows = len(outputs)
-        self.blocks.append(block)
-        self.outputs.append(outputs)
+        self.blocks.add(block)
+        self.outputs.add(outputs)
         self.rows += rows
         self.request_ids.extend(request_ids)
         self.request_rows.extend((rows,) if counts is None else counts)
-        self.stamps.append(ts)
         self.seconds.append(_seconds(ts))
         self.record_rows.append(rows)
         self.record_requests.append(len(request_ids))
@@ -186,15 +224,16 @@ class _Columns:
             for values in (self.variants, self.roles, self.errors):
                 arrays.append(per_row(_text(values)))
             arrays.append(per_row(pa.array(self.latencies, pa.float64())))
-        block = np.concatenate(self.blocks)
-        arrays.extend(pa.array(block[:, j]) for j in range(block.shape[1]))
-        arrays.append(pa.array(np.concatenate(self.outputs)))
+        columns = np.ascontiguousarray(self.blocks.filled().T)  # a column's values together
+        arrays.extend(pa.array(column) for column in columns)
+        arrays.append(pa.array(self.outputs.filled()))
         return pa.Table.from_arrays(arrays, schema=schema)
 
     def records(self, limit: int | None = None) -> list[_Record]:
         """The requests as records, for the pandas route (the segment mixes them with others)."""
         records: list[_Record] = []
-        request = 0
+        request = row = 0
+        blocks, outputs = self.blocks.filled(), self.outputs.filled()
         for i, rows in enumerate(self.record_rows[:limit]):
             n = self.record_requests[i]
             ids = tuple(self.request_ids[request : request + n])
@@ -205,9 +244,11 @@ class _Columns:
                 served = Served(
                     self.endpoint or "", variant, role, self.latencies[i], self.errors[i]
                 )
-            block, outputs, ts = self.blocks[i], self.outputs[i], self.stamps[i]
-            records.append(_Record(ids, counts, ts, rows, block, self.names, None, outputs, served))
+            block, answer = blocks[row : row + rows], outputs[row : row + rows]
+            ts = datetime.fromtimestamp(self.seconds[i], UTC)
+            records.append(_Record(ids, counts, ts, rows, block, self.names, None, answer, served))
             request += n
+            row += rows
         return records
 
 
@@ -225,15 +266,22 @@ class PredictionLogWriter:
         clock: Clock | None = None,
         flush_interval: float = 1.0,
         max_rows: int = 10_000,
+        in_process: bool = True,
     ) -> None:
         self.artifacts = artifacts
         self.predictions = predictions
         self.clock = clock or SystemClock()
         self.flush_interval = flush_interval
         self.max_rows = max_rows
+        self._writer = SegmentWriter(artifacts, predictions, self.clock)
+        self._process: LogProcess | None = None
+        self.handover_interval = flush_interval
+        if not in_process:
+            self._process = _log_process(artifacts, predictions, flush_interval, max_rows)
+            self.handover_interval = min(flush_interval, HANDOVER_INTERVAL)
         # per segment, what was recorded in order: runs of one layout as _Columns, the rest
         # (text inputs, failures, other answers) as _Records
-        self._pending: dict[_Key, list[_Entry]] = {}
+        self._pending: dict[SegmentKey, list[_Entry]] = {}
         self._pending_rows = 0
         self._lock = threading.Lock()  # guards _pending, _pending_rows, _closed
         self._write_lock = threading.Lock()  # one writer at a time, so flush() waits for it
@@ -338,21 +386,28 @@ class PredictionLogWriter:
     def flush(self) -> None:
         """Write everything recorded so far; returns once it is stored and indexed."""
         with self._write_lock:
-            with self._lock:
-                batch, self._pending, self._pending_rows = self._pending, {}, 0
-            written: list[_Key] = []
-            try:
+            self._hand_over()
+            if self._process is not None:
+                self._process.sync()
+
+    def _hand_over(self) -> None:
+        """Store what was recorded so far (in process), or hand it to the child; what cannot be
+        is kept for the next call. The caller holds ``_write_lock``."""
+        with self._lock:
+            batch, self._pending, self._pending_rows = self._pending, {}, 0
+        written: list[SegmentKey] = []
+        try:
+            for key, entries in batch.items():
+                self._write_segment(key, entries)
+                written.append(key)
+        except BaseException:
+            with self._lock:  # put back what is unwritten, so a later flush retries it
+                for key in written:
+                    del batch[key]
                 for key, entries in batch.items():
-                    self._write_segment(key, entries)
-                    written.append(key)
-            except BaseException:
-                with self._lock:  # put back what is unwritten, so a later flush retries it
-                    for key in written:
-                        del batch[key]
-                    for key, entries in batch.items():
-                        self._pending[key] = entries + self._pending.get(key, [])
-                        self._pending_rows += sum(entry.rows for entry in entries)
-                raise
+                    self._pending[key] = entries + self._pending.get(key, [])
+                    self._pending_rows += sum(entry.rows for entry in entries)
+            raise
 
     def close(self, timeout: float | None = 30.0) -> None:
         """Stop the background thread and write what is left; later ``record`` calls fail."""
@@ -362,46 +417,56 @@ class PredictionLogWriter:
             self._closed = True
         self._wake.set()
         self._thread.join(timeout)
-        self.flush()
+        try:
+            self.flush()
+        finally:
+            if self._process is not None:
+                self._process.close()
 
     def _run(self) -> None:
         while True:
-            self._wake.wait(self.flush_interval)
+            self._wake.wait(self.handover_interval)
             self._wake.clear()
             with self._lock:
                 closed = self._closed
             if closed:
                 return  # close() writes the rest in its own thread
             try:
-                self.flush()
+                with self._write_lock:
+                    self._hand_over()
             except Exception:
                 log.exception(
-                    "cannot write the prediction log; retrying in %.1fs", self.flush_interval
+                    "cannot write the prediction log; retrying in %.2fs", self.handover_interval
                 )
 
-    def _write_segment(self, key: _Key, entries: list[_Entry]) -> None:
-        model, version, endpoint, inputs_logged = key
-        table = _segment_table(entries, self._schemas)
-        if inputs_logged:
-            metadata = {**(table.schema.metadata or {}), INPUTS_KEY: INPUTS_WITH_PRIMARY}
-            table = table.replace_schema_metadata(metadata)
-        buffer = io.BytesIO()
-        pq.write_table(table, buffer, use_dictionary=_dictionary_columns(table.schema))
-        blob = self.artifacts.put_bytes(buffer.getvalue())
-        stamps = [e.stamps if isinstance(e, _Columns) else (e.ts,) for e in entries]
-        self.predictions.add_segment(
-            PredictionSegmentRow(
-                id=new_id("seg"),
-                model=model,
-                version=version,
-                first_at=min(min(s) for s in stamps),
-                last_at=max(max(s) for s in stamps),
-                rows=table.num_rows,
-                artifact_sha256=blob.sha256,
-                created_at=self.clock.now(),
-                endpoint=endpoint,
-            )
-        )
+    def _write_segment(self, key: SegmentKey, entries: list[_Entry]) -> None:
+        if self._process is not None:
+            self._process.write(key, entries)  # the child builds the segment
+        else:
+            self._writer.write(build_segment(key, entries, self._schemas))
+
+
+def _log_process(
+    artifacts: ArtifactStore, predictions: PredictionRepository, interval: float, max_rows: int
+) -> LogProcess:
+    # imported here: the child runs that module, which must not be imported before it runs
+    from evergreen.serving.log_process import LogProcess
+
+    return LogProcess(artifacts, predictions.db, flush_interval=interval, max_rows=max_rows)
+
+
+def build_segment(
+    key: SegmentKey, entries: list[_Entry], schemas: dict[tuple[object, ...], pa.Schema]
+) -> Segment:
+    """The segment of what was recorded under ``key``: its table and time span. ``schemas``
+    caches tables' schemas by layout between calls (see ``_segment_table``)."""
+    model, version, endpoint, inputs_logged = key
+    table = _segment_table(entries, schemas)
+    if inputs_logged:
+        metadata = {**(table.schema.metadata or {}), INPUTS_KEY: INPUTS_WITH_PRIMARY}
+        table = table.replace_schema_metadata(metadata)
+    first_at, last_at = _time_span(entries)
+    return Segment(model, version, endpoint, table, first_at, last_at)
 
 
 def _segment_table(entries: list[_Entry], schemas: dict[tuple[object, ...], pa.Schema]) -> pa.Table:
@@ -437,6 +502,18 @@ def _seconds(stamp: datetime) -> float:
     return (stamp if stamp.tzinfo is not None else stamp.replace(tzinfo=UTC)).timestamp()
 
 
+def _time_span(entries: list[_Entry]) -> tuple[datetime, datetime]:
+    """The first and last time of the requests in ``entries`` (UTC)."""
+    seconds = [
+        s
+        for e in entries
+        for s in (
+            (min(e.seconds), max(e.seconds)) if isinstance(e, _Columns) else (_seconds(e.ts),)
+        )
+    ]
+    return datetime.fromtimestamp(min(seconds), UTC), datetime.fromtimestamp(max(seconds), UTC)
+
+
 def _timestamps(seconds: list[float]) -> pa.Array:
     """UTC timestamps to the microsecond, from ``_seconds`` (exact there: a float's error is under
     a quarter of one). Arrow converting the datetimes themselves costs a call to each one's
@@ -454,14 +531,6 @@ def _text(values: Sequence[str | None]) -> pa.Array:
     if first is None:
         return pa.nulls(len(values), pa.string())
     return pa.repeat(pa.scalar(first, pa.string()), len(values))
-
-
-def _dictionary_columns(schema: pa.Schema) -> list[str]:
-    """The columns worth Parquet's dictionary encoding: the text ones (ids, endpoint, variant,
-    role, error, text and categorical inputs). Numeric inputs are left plain: encoding them took
-    half the writer's Parquet time, for files 2% smaller."""
-    text = (pa.types.is_string, pa.types.is_large_string, pa.types.is_dictionary)
-    return [field.name for field in schema if any(is_text(field.type) for is_text in text)]
 
 
 def _segment_frame(records: list[_Record]) -> pd.DataFrame:

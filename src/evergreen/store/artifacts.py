@@ -52,6 +52,7 @@ class ArtifactStore:
 
     def __init__(self, url: str, **storage_options: Any) -> None:
         self.url = url.rstrip("/")
+        self.storage_options = storage_options  # to open the same store in another process
         try:
             fs, root = url_to_fs(self.url, **storage_options)
         except (ImportError, ValueError) as exc:
