@@ -41,6 +41,7 @@ from evergreen.serving.log_segments import SegmentWriter
 from evergreen.serving.prediction_log import SegmentKey, build_segment
 from evergreen.store.artifacts import ArtifactStore
 from evergreen.store.database import Database
+from evergreen.store.predictions import PredictionRepository
 
 log = logging.getLogger(__name__)
 
@@ -284,10 +285,10 @@ class _Held:
                 continue
             del self.entries[key]
             self.rows -= _rows([(key, entries)])
-            self._tell(("stored", self.seqs.pop(key)))
+            self.tell(("stored", self.seqs.pop(key)))
         return error
 
-    def _tell(self, message: tuple[object, ...]) -> None:
+    def tell(self, message: tuple[object, ...]) -> None:
         with contextlib.suppress(OSError):  # the gateway is gone: store what is held all the same
             self.acks.send(message)
 
@@ -300,8 +301,6 @@ def serve(data: Connection, acks: Connection) -> int:
     if kind != "config":
         raise InvalidInput(f"the prediction log's process expected its config first, not {kind!r}")
     artifacts = ArtifactStore(config["artifacts_url"], **config["storage_options"])
-    from evergreen.store.predictions import PredictionRepository
-
     writer = SegmentWriter(artifacts, PredictionRepository(Database(config["db_url"])))
     held = _Held(writer, acks)
     interval, max_rows = float(config["flush_interval"]), int(config["max_rows"])
@@ -318,7 +317,7 @@ def serve(data: Connection, acks: Connection) -> int:
                     held.store()
             elif message[0] == "sync":
                 error = held.store()
-                held._tell(("synced", message[1], error))
+                held.tell(("synced", message[1], error))
         if time.monotonic() >= due:
             if held.rows:
                 held.store()
