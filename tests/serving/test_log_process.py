@@ -137,6 +137,16 @@ def test_an_in_memory_database_cannot_be_shared(artifacts: ArtifactStore) -> Non
         db.dispose()
 
 
+def _handed_over(writer: PredictionLogWriter, rows: int) -> None:
+    """Wait for the writer's thread to hand ``rows`` rows to its child (a quarter second, or
+    more on a busy machine)."""
+    assert writer._process is not None
+    deadline = time.monotonic() + 20
+    while writer._process.unstored < rows and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert writer._process.unstored == rows
+
+
 def _child_pid(writer: PredictionLogWriter) -> int:
     assert writer._process is not None and writer._process.pid is not None
     return writer._process.pid
@@ -149,16 +159,15 @@ def test_a_killed_child_is_replaced_and_given_what_it_had_not_stored(
     writer = make_writer(artifacts, db, flush_interval=60.0)
     for i in range(10):
         writer.record("m", 1, f"r{i}", frame(1, i), np.array([float(i)]), Served("e", "a"))
-    time.sleep(0.5)  # handed over; the child holds them for a minute
+    _handed_over(writer, 10)  # the child holds them for a minute
     first = _child_pid(writer)
-    assert writer._process is not None and writer._process.unstored == 10
     os.kill(first, signal.SIGKILL)
     writer.record("m", 1, "after", frame(1), np.array([1.0]), Served("e", "a"))
     writer.flush()
     assert _child_pid(writer) != first
     logged = read(artifacts, db, "m", 1)
     assert logged["request_id"].tolist() == [f"r{i}" for i in range(10)] + ["after"]
-    assert writer._process.unstored == 0
+    assert writer._process is not None and writer._process.unstored == 0
 
 
 def test_a_store_that_fails_is_retried_by_the_child(
@@ -187,16 +196,20 @@ def test_the_child_ignores_interrupts_and_stores_on_close(
 ) -> None:
     db = sqlite_db
     writer = make_writer(artifacts, db, flush_interval=60.0)
-    writer.record("m", 1, "r", frame(1), np.array([1.0]), Served("e", "a"))
-    time.sleep(0.5)
+    writer.record("m", 1, "first", frame(1), np.array([1.0]), Served("e", "a"))
+    writer.flush()  # the child is up and has answered
     pid = _child_pid(writer)
-    os.kill(pid, signal.SIGINT)  # Ctrl-C reaches the whole process group
-    os.kill(pid, signal.SIGTERM)
+    assert os.getsid(pid) == pid != os.getsid(0)  # a session of its own: no terminal's Ctrl-C
+    writer.record("m", 1, "r", frame(1), np.array([1.0]), Served("e", "a"))
+    _handed_over(writer, 1)
+    os.kill(pid, signal.SIGINT)
+    os.kill(pid, signal.SIGTERM)  # as a service manager stopping the gateway's group
     time.sleep(0.3)
     writer.close()
+    assert _child_pid(writer) == pid  # the same child, never restarted
     assert writer._process is not None and writer._process._process is not None
     assert writer._process._process.returncode == 0
-    assert read(artifacts, db, "m", 1)["request_id"].tolist() == ["r"]
+    assert read(artifacts, db, "m", 1)["request_id"].tolist() == ["first", "r"]
 
 
 def test_the_child_of_a_dead_gateway_stores_what_it_was_handed(
@@ -220,7 +233,9 @@ def test_the_child_of_a_dead_gateway_stores_what_it_was_handed(
         frame = pd.DataFrame({{"temp": [1.0]}})
         for i in range(5):
             writer.record("m", 1, f"r{{i}}", frame, np.array([1.0]), Served("e", "a"))
-        time.sleep(0.6)  # handed over
+        deadline = time.monotonic() + 20
+        while writer._process.unstored < 5 and time.monotonic() < deadline:
+            time.sleep(0.05)  # until handed over
         print(writer._process.pid, flush=True)
         os._exit(9)  # no close, no flush: as if killed
         """

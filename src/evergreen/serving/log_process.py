@@ -12,9 +12,10 @@ stored.
 
 Nothing handed over is lost with the child: the parent keeps each hand-over until the child says
 it is stored, and a child that exits is started again and given them anew (a hand-over stored
-just before its child died may then be stored twice). The child ignores SIGINT and SIGTERM: it
-stores what it holds and exits when its pipe closes, which the gateway does once its last
-requests are logged (or the operating system does, if the gateway dies).
+just before its child died may then be stored twice). The child runs in a session of its own
+(a Ctrl-C at the terminal does not reach it) and ignores SIGINT and SIGTERM: it stores what it
+holds and exits when its pipe closes, which the gateway does once its last requests are logged
+(or the operating system does, if the gateway dies).
 
 Protocol (``multiprocessing.connection`` messages, pickled): to the child ``("config", dict)``
 first, then ``("entries", seq, key, entries)`` and ``("sync", n)``; from it
@@ -183,6 +184,7 @@ class LogProcess:
                 [sys.executable, "-m", CHILD_MODULE, str(data_out), str(acks_in)],
                 pass_fds=(data_out, acks_in),
                 stdin=subprocess.DEVNULL,
+                start_new_session=True,  # a Ctrl-C at the terminal is the gateway's alone
             )
         except BaseException:
             os.close(data_in)
