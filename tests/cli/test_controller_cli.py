@@ -159,7 +159,10 @@ def test_two_controllers_run_each_event_exactly_once(
         assert controller.process.wait(240) == 0, controller.log()
     events, runs = EventRepository(db), RunRepository(db)
     done = events.list()
-    assert [e.status for e in done] == ["done"] * 4
+    failed = [f"{e.project}: {e.error}" for e in done if e.status != "done"]
+    assert [e.status for e in done] == ["done"] * 4, "\n".join(
+        [*failed, *(c.log() for c in controllers)]
+    )
     all_runs = runs.list_runs(limit=100)
     assert sorted(r.trigger_event_id or "" for r in all_runs) == sorted(e.id for e in done)
     assert {e.lease_owner for e in done} <= {"A", "B"}

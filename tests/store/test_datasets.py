@@ -9,6 +9,7 @@ import pytest
 from evergreen.store.database import Database
 from evergreen.store.datasets import DatasetRepository
 from evergreen.store.tables import DatasetVersionRow
+from store.racing import race
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -61,3 +62,22 @@ def test_find_by_prefix_and_list_newest_first(datasets: DatasetRepository) -> No
     assert [d.id for d in datasets.list()] == ["ds-bbb1", "ds-aaa2", "ds-aaa1"]
     assert [d.id for d in datasets.list(limit=1)] == ["ds-bbb1"]
     assert datasets.get("ds-zzz") is None
+
+
+def test_add_if_absent_from_many_writers_at_once_keeps_one_version(db: Database) -> None:
+    """Runs of several projects snapshot the same files at the same moment (two controllers
+    on one queue): every writer gets the one stored version, none an error."""
+    writers, rounds = 6, 30
+    repositories = [DatasetRepository(db) for _ in range(writers)]
+
+    def write(n: int, r: int) -> datetime:
+        row = dataset_row(f"ds-race-{r}", created_at=T0 + timedelta(seconds=n))
+        return repositories[n].add_if_absent(row).created_at
+
+    got, errors = race(writers, rounds, write)
+
+    assert errors == []
+    stored = {row.id: row.created_at for row in DatasetRepository(db).list(limit=1000)}
+    assert len(stored) == rounds
+    for r in range(rounds):  # every writer was handed the version that was kept
+        assert {got[n][r] for n in range(writers)} == {stored[f"ds-race-{r}"]}

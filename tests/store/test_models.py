@@ -13,6 +13,7 @@ from evergreen.errors import AlreadyExists, ModelNotFound, VersionNotFound
 from evergreen.store.database import Database
 from evergreen.store.models import ModelRepository
 from evergreen.store.tables import AuditEventRow, ModelRow, ModelVersionRow
+from store.racing import race
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 _ids = count()
@@ -218,3 +219,25 @@ def test_audit_events_filter_by_subject_prefix(repo: ModelRepository, model: Mod
     repo.add_audit(audit("note", "churn:7"))
     assert [e.subject for e in repo.audit_events("churn")] == ["churn", "churn:7"]
     assert len(repo.audit_events()) == 3
+
+
+def test_setting_a_new_alias_from_many_writers_at_once_keeps_one(
+    db: Database, repo: ModelRepository, model: ModelRow
+) -> None:
+    for _ in range(3):
+        repo.add_version(model, builder(model), audit("register", "churn"))
+    writers, rounds = 4, 15
+    repositories = [ModelRepository(db) for _ in range(writers)]
+
+    def write(n: int, r: int) -> int | None:
+        return repositories[n].set_alias(
+            "churn", f"a{r}", 1 + n % 3, f"op{n}", T0, lambda _: audit("alias", "churn")
+        )
+
+    left, errors = race(writers, rounds, write)
+
+    assert errors == []
+    aliases = repo.aliases("churn")
+    assert sorted(aliases) == sorted(f"a{r}" for r in range(rounds))
+    for r in range(rounds):  # one writer created the alias, the others moved it
+        assert sum(left[n][r] is None for n in range(writers)) == 1

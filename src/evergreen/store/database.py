@@ -8,15 +8,15 @@ Alembic at all (importing it and reading the migration scripts costs more than m
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from evergreen.errors import InvalidInput, Unavailable
@@ -28,6 +28,20 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 # The newest migration's revision: a schema at this revision needs no upgrade. Update it with
 # every new migration (tests/store/test_schema_check.py checks it against the scripts).
 HEAD_REVISION = "0008"
+
+T = TypeVar("T")
+
+
+def retry_on_conflict(write: Callable[[], T], attempts: int = 3) -> T:
+    """Run a read-then-insert-or-update unit of work, again when another writer inserted the
+    same key between its read and its insert (the next try finds that row and updates it)."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return write()
+        except IntegrityError:
+            if attempt == attempts:
+                raise
+    raise AssertionError("attempts must be at least 1")
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -21,12 +21,22 @@ class DatasetRepository:
         self.db = db
 
     def add_if_absent(self, row: DatasetVersionRow) -> DatasetVersionRow:
-        """Insert a version unless one with the same (content-derived) id exists; return it."""
-        with self.db.session() as s:
-            existing = s.get(DatasetVersionRow, row.id)
-            if existing is not None:
-                return existing
-            s.add(row)
+        """Insert a version unless one with the same (content-derived) id exists; return it.
+
+        Writers racing on one id (runs of several projects snapshotting the same files at
+        once) all get the version that was stored first.
+        """
+        try:
+            with self.db.session() as s:
+                existing = s.get(DatasetVersionRow, row.id)
+                if existing is not None:
+                    return existing
+                s.add(row)
+        except sa.exc.IntegrityError:  # another writer stored the same id between get and add
+            stored = self.get(row.id)
+            if stored is None:
+                raise
+            return stored
         return row
 
     def get(self, version_id: str) -> DatasetVersionRow | None:

@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from evergreen.errors import NotFound
-from evergreen.store.database import Database
+from evergreen.store.database import Database, retry_on_conflict
 from evergreen.store.tables import AuditEventRow, EndpointRow, FeedbackRow
 
 
@@ -34,20 +34,28 @@ class EndpointRepository:
     def put(
         self, name: str, policy: dict[str, Any], *, at: datetime, actor: str, audit: AuditEventRow
     ) -> EndpointRow:
-        """Create or replace the endpoint's policy and record ``audit`` in the same commit."""
-        with self.db.session() as s:
-            row = s.get(EndpointRow, name, with_for_update=True)
-            if row is None:
-                row = EndpointRow(
-                    name=name, policy=policy, created_at=at, updated_at=at, updated_by=actor
-                )
-                s.add(row)
-            else:
-                row.policy, row.updated_at, row.updated_by = policy, at, actor
-            s.add(audit)
-            s.flush()
-            s.expunge(row)
-            return row
+        """Create or replace the endpoint's policy and record ``audit`` in the same commit.
+
+        Two writers creating the same endpoint at once: the one that loses the insert replaces
+        the policy the other created (as if it had come second).
+        """
+
+        def write() -> EndpointRow:
+            with self.db.session() as s:
+                row = s.get(EndpointRow, name, with_for_update=True)
+                if row is None:
+                    row = EndpointRow(
+                        name=name, policy=policy, created_at=at, updated_at=at, updated_by=actor
+                    )
+                    s.add(row)
+                else:
+                    row.policy, row.updated_at, row.updated_by = policy, at, actor
+                s.add(audit)
+                s.flush()
+                s.expunge(row)
+                return row
+
+        return retry_on_conflict(write)
 
     def delete(self, name: str, audit: AuditEventRow) -> None:
         with self.db.session() as s:
@@ -64,15 +72,20 @@ class FeedbackRepository:
 
     def add(self, labels: Iterable[tuple[str, Any]], at: datetime) -> int:
         """Store labels by request id (a later label for the same request replaces the first);
-        returns how many were stored."""
+        returns how many were stored. A label for a request whose first label another writer
+        is storing at the same moment replaces that one."""
         items = list(labels)
-        with self.db.session() as s:
-            for request_id, label in items:
-                row = s.get(FeedbackRow, request_id)
-                if row is None:
-                    s.add(FeedbackRow(request_id=request_id, label=label, at=at))
-                else:
-                    row.label, row.at = label, at
+
+        def write() -> None:
+            with self.db.session() as s:
+                for request_id, label in items:
+                    row = s.get(FeedbackRow, request_id)
+                    if row is None:
+                        s.add(FeedbackRow(request_id=request_id, label=label, at=at))
+                    else:
+                        row.label, row.at = label, at
+
+        retry_on_conflict(write)
         return len(items)
 
     def labels(self, request_ids: Sequence[str]) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from evergreen.errors import (
     NotFound,
     VersionNotFound,
 )
-from evergreen.store.database import Database
+from evergreen.store.database import Database, retry_on_conflict
 from evergreen.store.tables import (
     ApprovalRow,
     AuditEventRow,
@@ -242,36 +242,45 @@ class ModelRepository:
         """Point ``alias`` at a version (moving it if it exists); returns the version it left.
 
         ``audit`` builds the audit event from that previous version, in the same transaction.
+        Two writers creating the same alias at once: the one that loses the insert moves it.
         """
-        with self.db.session() as s:
-            target = s.scalar(self._versions_of(model).where(ModelVersionRow.version == version))
-            if target is None:
-                self.require_model(model)
-                raise VersionNotFound(model, version)
-            row = s.scalar(
-                sa.select(ModelAliasRow)
-                .where(ModelAliasRow.model_id == target.model_id, ModelAliasRow.alias == alias)
-                .with_for_update()
-            )
-            previous = None
-            if row is None:
-                s.add(
-                    ModelAliasRow(
-                        id=f"alias-{target.model_id}-{alias}"[:80],
-                        model_id=target.model_id,
-                        alias=alias,
-                        version_id=target.id,
-                        set_at=at,
-                        set_by=set_by,
+
+        def write() -> int | None:
+            with self.db.session() as s:
+                target = s.scalar(
+                    self._versions_of(model).where(ModelVersionRow.version == version)
+                )
+                if target is None:
+                    self.require_model(model)
+                    raise VersionNotFound(model, version)
+                row = s.scalar(
+                    sa.select(ModelAliasRow)
+                    .where(ModelAliasRow.model_id == target.model_id, ModelAliasRow.alias == alias)
+                    .with_for_update()
+                )
+                previous = None
+                if row is None:
+                    s.add(
+                        ModelAliasRow(
+                            id=f"alias-{target.model_id}-{alias}"[:80],
+                            model_id=target.model_id,
+                            alias=alias,
+                            version_id=target.id,
+                            set_at=at,
+                            set_by=set_by,
+                        )
                     )
-                )
-            else:
-                previous = s.scalar(
-                    sa.select(ModelVersionRow.version).where(ModelVersionRow.id == row.version_id)
-                )
-                row.version_id, row.set_at, row.set_by = target.id, at, set_by
-            s.add(audit(previous))
-        return previous
+                else:
+                    previous = s.scalar(
+                        sa.select(ModelVersionRow.version).where(
+                            ModelVersionRow.id == row.version_id
+                        )
+                    )
+                    row.version_id, row.set_at, row.set_by = target.id, at, set_by
+                s.add(audit(previous))
+            return previous
+
+        return retry_on_conflict(write)
 
     def remove_alias(self, model: str, alias: str, audit: AuditEventRow) -> None:
         owner = self.require_model(model)
