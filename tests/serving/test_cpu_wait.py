@@ -62,19 +62,36 @@ def test_a_thread_that_shares_its_cpu_waits_for_it(one_cpu: int) -> None:
 
 
 @linux
+def test_a_loop_that_is_never_idle_is_runnable_all_the_time() -> None:
+    """Running or waiting for a core, a spinning thread is runnable whatever else runs; a
+    sleeping one is not."""
+    busy = CpuWait(interval=0.0)
+    busy.shares()  # starts the measurement
+    spin(0.3)
+    spinning = busy.shares()[1]
+    idle = CpuWait(interval=0.0)
+    idle.shares()
+    time.sleep(0.3)
+    sleeping = idle.shares()[1]
+    assert spinning > 0.9 > 0.1 > sleeping
+
+
+@linux
 def test_a_share_holds_for_its_interval_and_starts_over_on_another_thread() -> None:
     now = [0.0]
     wait = CpuWait(interval=1.0, clock=lambda: now[0])
     assert wait.share() == 0.0  # the first reading only starts the measurement
-    wait._share = 0.5  # as if measured
+    wait._shares = (0.5, 0.75)  # as if measured
     now[0] = 0.5
     assert wait.share() == 0.5  # within the interval: not read again
+    assert wait.shares() == (0.5, 0.75)
     seen: list[float] = []
     other = threading.Thread(target=lambda: seen.append(wait.share()))
     now[0] = 2.0
     other.start()
     other.join()
     assert seen == [0.0]  # another thread's counters: a new measurement
+    assert wait.shares() == (0.0, 0.0)
     assert wait.available
     wait.close()
 

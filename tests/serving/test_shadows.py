@@ -361,20 +361,22 @@ def test_a_shadow_whose_calls_are_costly_gathers_its_copies_for_longer(
 
 
 @pytest.mark.parametrize(
-    ("sample", "busy_share", "busy_wait", "kept"),
+    ("sample", "busy_share", "busy_wait", "busy_runnable", "kept"),
     [
-        (1.0, 0.25, 0.0, (70, 130)),  # short of CPU (any wait counts): a quarter
-        (0.1, 0.25, 0.0, (20, 65)),  # its own sample is smaller: unchanged
-        (1.0, 1.0, 0.0, (400, 400)),  # 1: every copy, whatever the load
-        (1.0, 0.25, 1.1, (400, 400)),  # never short of CPU: every copy
+        (1.0, 0.25, 0.0, 1.1, (70, 130)),  # short of CPU (any wait counts): a quarter
+        (1.0, 0.25, 1.1, 0.0, (70, 130)),  # a loop never idle (any run counts): a quarter
+        (0.1, 0.25, 0.0, 1.1, (20, 65)),  # its own sample is smaller: unchanged
+        (1.0, 1.0, 0.0, 0.0, (400, 400)),  # 1: every copy, whatever the load
+        (1.0, 0.25, 1.1, 1.1, (400, 400)),  # never short of CPU: every copy
     ],
-    ids=["busy", "sampled-below", "share-1", "not-busy"],
+    ids=["busy", "loop-never-idle", "sampled-below", "share-1", "not-busy"],
 )
 def test_a_gateway_short_of_cpu_sheds_shadow_copies_and_counts_them(
     served: ServedModel,
     sample: float,
     busy_share: float,
     busy_wait: float,
+    busy_runnable: float,
     kept: tuple[int, int],
 ) -> None:
     random.seed(5)
@@ -385,7 +387,14 @@ def test_a_gateway_short_of_cpu_sheds_shadow_copies_and_counts_them(
     metrics = GatewayMetrics()
 
     async def main() -> None:
-        copies = ShadowCopies(log, metrics, wait=60.0, busy_share=busy_share, busy_wait=busy_wait)
+        copies = ShadowCopies(
+            log,
+            metrics,
+            wait=60.0,
+            busy_share=busy_share,
+            busy_wait=busy_wait,
+            busy_runnable=busy_runnable,
+        )
         send_all(copies, sampling, rows(served, 400))
         await copies.drain()
         copies.close()

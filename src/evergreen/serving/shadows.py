@@ -19,14 +19,17 @@ at most about a twentieth of a core however busy the endpoint. With 20 ms window
 as a shadow made ~50 calls a second per worker, and cost a busy gateway a fifth of its
 throughput; the copies wait longer instead, which only the lag metric sees.
 
-While the gateway is short of CPU (its event loop waited for a core at least ``busy_wait`` of
-some quarter second in the last second, see ``cpu_wait.py``), each shadow gets at most
-``busy_share`` of the requests (its own sample share if smaller); the copies it does not get
-are counted as shed. A shadow predicts as much as its primary, so on saturated cores
-mirroring every request took up to half the primary's throughput (a 100-tree forest with
-100-row requests: 0.56x), which is the primary slowed by its shadow. With cores to spare the
-event loop does not wait, and the shadow gets every copy it samples. ``busy_share`` 1 mirrors
-every copy whatever the load.
+While the gateway is short of CPU (in some quarter second of the last second its event loop
+waited for a core at least ``busy_wait`` of the time, or was never idle for more than
+``1 - busy_runnable`` of it; see ``cpu_wait.py``), each shadow gets at most ``busy_share`` of
+the requests (its own sample share if smaller); the copies it does not get are counted as
+shed. A shadow predicts as much as its primary, so on saturated cores mirroring every request
+took up to half the primary's throughput (a 100-tree forest with 100-row requests: 0.56x),
+which is the primary slowed by its shadow. A loop with no idle time is saturated however many
+cores are free: the shadow's predicts, on the loop or on a thread holding Python's lock, are
+time its requests wait (one worker at 64 clients: a forest's A/B test with its shadow at
+0.6-0.7x of one version). With idle time on the loop and cores to spare, the shadow gets every
+copy it samples. ``busy_share`` 1 mirrors every copy whatever the load.
 
 A shadow's logged latency counts from the hand-over (the gathering wait is not the model's, so
 it does not count against the shadow in a verdict); ``evergreen_shadow_lag_seconds`` counts
@@ -67,6 +70,7 @@ MAX_SHADOW_ROWS = 256
 MAX_SHADOWS_IN_FLIGHT = 1000
 BUSY_SHARE = 0.1  # the share of requests a shadow gets at most while the gateway is short of CPU
 BUSY_WAIT = 0.02  # short of CPU: the event loop waited for a core this share of the time
+BUSY_RUNNABLE = 0.9  # or it was running or waiting this share of the time (hardly ever idle)
 
 # (endpoint, variant, served, request ids, each one's rows, their inputs one after the other,
 #  their outputs likewise or None, latency_ms, error or None)
@@ -120,6 +124,7 @@ class ShadowCopies:
         max_in_flight: int = MAX_SHADOWS_IN_FLIGHT,
         busy_share: float = BUSY_SHARE,
         busy_wait: float = BUSY_WAIT,
+        busy_runnable: float = BUSY_RUNNABLE,
         cpu_wait: CpuWait | None = None,
     ) -> None:
         self.log_answer = log_answer
@@ -130,6 +135,7 @@ class ShadowCopies:
         self.max_in_flight = max_in_flight
         self.busy_share = busy_share
         self.busy_wait = busy_wait
+        self.busy_runnable = busy_runnable
         self.cpu_wait = cpu_wait or CpuWait()
         self._windows: dict[tuple[str, int], _Window] = {}
         self._in_flight = 0  # copies gathered or predicting
@@ -163,7 +169,7 @@ class ShadowCopies:
         rows = len(inputs)
         if block is None:
             block = numeric_block(inputs)
-        busy = self.busy_share < 1.0 and self.cpu_wait.share() >= self.busy_wait
+        busy = self.busy_share < 1.0 and self._short_of_cpu()
         for shadow in shadows:
             if not sampled(shadow.sample):
                 continue
@@ -187,6 +193,10 @@ class ShadowCopies:
                 self._in_flight += 1
             if window.rows >= self.max_rows:
                 self._hand_over(key)
+
+    def _short_of_cpu(self) -> bool:
+        waited, runnable = self.cpu_wait.shares()
+        return waited >= self.busy_wait or runnable >= self.busy_runnable
 
     async def drain(self, timeout: float = 10.0) -> None:
         """Hand over every copy gathered so far and wait (up to ``timeout``) until all are
