@@ -20,10 +20,12 @@ T = TypeVar("T")
 
 
 class Recorder:
-    """A model that doubles column x, remembers each call's size, and takes ``delay`` seconds."""
+    """A model that doubles column x, remembers each call's size, and takes ``delay`` seconds:
+    asleep, or with ``spin`` computing (a model is as slow as the CPU its predicts take)."""
 
-    def __init__(self, delay: float = 0.0) -> None:
+    def __init__(self, delay: float = 0.0, *, spin: bool = False) -> None:
         self.delay = delay
+        self.spin = spin
         self.calls: list[int] = []
         self.threads: list[str] = []
         self.lock = threading.Lock()
@@ -32,7 +34,12 @@ class Recorder:
         with self.lock:
             self.calls.append(len(frame))
             self.threads.append(threading.current_thread().name)
-        time.sleep(self.delay)
+        if self.spin:
+            end = time.thread_time() + self.delay
+            while time.thread_time() < end:
+                pass
+        else:
+            time.sleep(self.delay)
         if (frame["x"] < 0).any():
             raise ValueError("negative x")
         return frame["x"].to_numpy() * 2.0
@@ -140,7 +147,7 @@ def test_a_lone_request_to_a_fast_model_is_predicted_on_the_event_loop() -> None
 
 
 def test_requests_that_are_not_alone_are_batched_by_the_worker() -> None:
-    model = Recorder(delay=0.005)
+    model = Recorder(delay=0.005, spin=True)
     batcher = MicroBatcher(model, BatchingSpec(max_batch_rows=64, inline_under=1.0), name="b")
 
     async def together() -> list[np.ndarray]:
@@ -156,7 +163,7 @@ def test_requests_that_are_not_alone_are_batched_by_the_worker() -> None:
 
 def test_a_slow_model_or_inline_under_0_always_uses_the_worker() -> None:
     for model, spec in [
-        (Recorder(delay=0.01), BatchingSpec(max_batch_rows=64, inline_under=0.002)),
+        (Recorder(delay=0.01, spin=True), BatchingSpec(max_batch_rows=64, inline_under=0.002)),
         (Recorder(), BatchingSpec(max_batch_rows=64, inline_under=0.0, loop_under=0.0)),
     ]:
         batcher = MicroBatcher(model, spec, name="w")
@@ -427,8 +434,24 @@ def test_a_loop_batch_keeps_to_max_rows_and_a_bad_request_fails_alone() -> None:
     batcher.close()
 
 
+def test_a_worker_predict_that_waits_without_computing_counts_as_fast() -> None:
+    """On the worker thread a predict is measured by its CPU: time spent waiting (for Python's
+    lock, held by a busy event loop; here asleep) does not keep a fast model off the loop."""
+    model = Recorder(delay=0.01)  # 10 ms asleep, well over loop_under, next to no CPU
+    batcher = MicroBatcher(model, BatchingSpec(max_batch_rows=64, loop_under=0.002), name="w")
+
+    async def together() -> None:
+        await batcher.predict_async(frame(0.0))
+        await asyncio.gather(*(batcher.predict_async(frame(float(i))) for i in range(10)))
+
+    asyncio.run(together())
+    assert model.threads == ["evergreen-batch-w", threading.main_thread().name]
+    assert model.calls == [1, 10]
+    batcher.close()
+
+
 def test_a_model_slower_than_loop_under_is_batched_by_the_worker() -> None:
-    model = Recorder(delay=0.01)
+    model = Recorder(delay=0.01, spin=True)
     batcher = MicroBatcher(model, BatchingSpec(max_batch_rows=64, loop_under=0.002), name="s")
 
     async def together() -> None:
