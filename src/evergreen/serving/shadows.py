@@ -27,9 +27,10 @@ shed. A shadow predicts as much as its primary, so on saturated cores mirroring 
 took up to half the primary's throughput (a 100-tree forest with 100-row requests: 0.56x),
 which is the primary slowed by its shadow. A loop with no idle time is saturated however many
 cores are free: the shadow's predicts, on the loop or on a thread holding Python's lock, are
-time its requests wait (one worker at 64 clients: a forest's A/B test with its shadow at
-0.6-0.7x of one version). With idle time on the loop and cores to spare, the shadow gets every
-copy it samples. ``busy_share`` 1 mirrors every copy whatever the load.
+time its requests wait (one worker at 64 clients: a logistic regression's A/B test with its
+shadow at 0.80-0.86x of one version, 0.93-0.95x shed). With idle time on the loop and cores to
+spare, the shadow gets every copy it samples. ``busy_share`` 1 mirrors every copy whatever the
+load.
 
 A shadow's logged latency counts from the hand-over (the gathering wait is not the model's, so
 it does not count against the shadow in a verdict); ``evergreen_shadow_lag_seconds`` counts
