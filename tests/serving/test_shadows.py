@@ -79,16 +79,29 @@ class Log:
 
 
 class Model:
-    """Predicts like the published model, counts rows per call, refuses negative humidity."""
+    """Predicts like the published model, counts rows per call, refuses negative humidity;
+    takes ``delay`` seconds more, asleep or with ``spin`` computing (a call costs its CPU)."""
 
-    def __init__(self, predict: Callable[[pd.DataFrame], np.ndarray], delay: float = 0.0) -> None:
+    def __init__(
+        self,
+        predict: Callable[[pd.DataFrame], np.ndarray],
+        delay: float = 0.0,
+        *,
+        spin: bool = False,
+    ) -> None:
         self.predict = predict
         self.delay = delay
+        self.spin = spin
         self.calls: list[int] = []
 
     def __call__(self, frame: pd.DataFrame) -> np.ndarray:
         self.calls.append(len(frame))
-        time.sleep(self.delay)
+        if self.spin:
+            end = time.thread_time() + self.delay
+            while time.thread_time() < end:
+                pass
+        else:
+            time.sleep(self.delay)
         if (frame["humidity"] < 0).any():
             raise ValueError("negative humidity")
         return np.asarray(self.predict(frame))
@@ -326,7 +339,7 @@ def test_a_shadow_that_samples_nothing_gets_no_copies(served: ServedModel) -> No
 def test_a_shadow_whose_calls_are_costly_gathers_its_copies_for_longer(
     served: ServedModel,
 ) -> None:
-    slow = shadow_of(served, Model(served.predict, delay=0.03))
+    slow = shadow_of(served, Model(served.predict, delay=0.03, spin=True))
     fast = shadow_of(served, Model(served.predict))
     unbatched = shadow_of(served, Model(served.predict), batched=False)
     log = Log()
