@@ -16,6 +16,8 @@ from evergreen.serving.batching import BatchingSpec, MicroBatcher
 from evergreen.serving.frames import numeric_block, stack_frames
 from evergreen.serving.in_flight import InFlight
 
+from .delays import take
+
 T = TypeVar("T")
 
 
@@ -34,12 +36,7 @@ class Recorder:
         with self.lock:
             self.calls.append(len(frame))
             self.threads.append(threading.current_thread().name)
-        if self.spin:
-            end = time.thread_time() + self.delay
-            while time.thread_time() < end:
-                pass
-        else:
-            time.sleep(self.delay)
+        take(self.delay, spin=self.spin)
         if (frame["x"] < 0).any():
             raise ValueError("negative x")
         return frame["x"].to_numpy() * 2.0

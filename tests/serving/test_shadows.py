@@ -21,6 +21,7 @@ from evergreen.serving.model_cache import ServedShadow
 from evergreen.serving.shadows import BUSY_SHARE, ShadowCopies
 
 from .conftest import Publish, numeric_data
+from .delays import take
 
 
 @dataclass(frozen=True)
@@ -96,12 +97,7 @@ class Model:
 
     def __call__(self, frame: pd.DataFrame) -> np.ndarray:
         self.calls.append(len(frame))
-        if self.spin:
-            end = time.thread_time() + self.delay
-            while time.thread_time() < end:
-                pass
-        else:
-            time.sleep(self.delay)
+        take(self.delay, spin=self.spin)
         if (frame["humidity"] < 0).any():
             raise ValueError("negative humidity")
         return np.asarray(self.predict(frame))
