@@ -6,7 +6,7 @@ import builtins
 
 import sqlalchemy as sa
 
-from evergreen.store.database import Database
+from evergreen.store.database import Database, retry_on_conflict
 from evergreen.store.tables import (
     DatasetSchemaRow,
     DatasetVersionRow,
@@ -26,18 +26,16 @@ class DatasetRepository:
         Writers racing on one id (runs of several projects snapshotting the same files at
         once) all get the version that was stored first.
         """
-        try:
+
+        def write() -> DatasetVersionRow:
             with self.db.session() as s:
                 existing = s.get(DatasetVersionRow, row.id)
                 if existing is not None:
                     return existing
                 s.add(row)
-        except sa.exc.IntegrityError:  # another writer stored the same id between get and add
-            stored = self.get(row.id)
-            if stored is None:
-                raise
-            return stored
-        return row
+            return row
+
+        return retry_on_conflict(write)  # the retry finds the version the other writer stored
 
     def get(self, version_id: str) -> DatasetVersionRow | None:
         with self.db.session() as s:
