@@ -19,7 +19,14 @@ from sklearn.ensemble import _forest as forest_module
 from sklearn.linear_model import LogisticRegression
 
 from evergreen.flavors import Signature, get_flavor
-from evergreen.flavors.sklearn_forest import LOOKUP_ROWS, _leaf_values, tree_by_tree
+from evergreen.flavors.sklearn_forest import (
+    LOOKUP_ROWS,
+    ONE_TREE_ROWS,
+    _each_tree_leaves,
+    _leaf_values,
+    _one_tree,
+    tree_by_tree,
+)
 
 CLASSES = make_classification(
     n_samples=1500, n_features=12, n_informative=6, n_classes=3, random_state=0
@@ -51,7 +58,8 @@ def test_a_forest_gives_its_own_answers_tree_by_tree(make: Any, data: Any) -> No
     got = predict(held_out)
     assert got.dtype == expected.dtype
     np.testing.assert_array_equal(got, expected)  # bit for bit, not approximately
-    for rows in (1, 13, LOOKUP_ROWS, LOOKUP_ROWS + 1):  # one lookup of the leaves, then not
+    # one tree holding them all, then each tree's own predict
+    for rows in (1, 13, LOOKUP_ROWS + 1, ONE_TREE_ROWS, ONE_TREE_ROWS + 1):
         np.testing.assert_array_equal(predict(held_out[:rows]), expected[:rows])
     np.testing.assert_array_equal(predict(held_out.astype(np.float32)), expected)
 
@@ -69,6 +77,49 @@ def test_the_leaf_table_holds_what_each_tree_adds_up(classifier: bool) -> None:
     for tree, offset in zip(model.estimators_, offsets[:, 0], strict=True):
         own = tree.predict_proba(rows) if classifier else tree.predict(rows)
         np.testing.assert_array_equal(values[tree.tree_.apply(rows) + offset], own)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: RandomForestClassifier(37, random_state=0),
+        lambda: ExtraTreesRegressor(1, random_state=0),
+        lambda: RandomForestRegressor(8, max_depth=3, random_state=0),
+    ],
+    ids=["37-trees", "one-tree", "8-shallow-trees"],
+)
+def test_one_tree_finds_the_leaves_each_tree_finds(make: Any) -> None:
+    x, y = CLASSES
+    model = make().fit(x[:1000], y[:1000])
+    leaves = _one_tree(model.estimators_, x.shape[1])
+    assert leaves is not None
+    rows = x[1000:].astype(np.float32)
+    for count in (1, 7, len(rows)):
+        found = leaves(rows[:count])
+        assert found.shape == (len(model.estimators_), count)
+        np.testing.assert_array_equal(found, _each_tree_leaves(model.estimators_, rows[:count]))
+    own = [tree.tree_.apply(rows[:5]) for tree in model.estimators_]
+    np.testing.assert_array_equal(leaves(rows[:5]), np.stack(own))
+
+
+def test_a_forest_whose_trees_cannot_be_joined_uses_one_lookup_a_tree(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from sklearn.tree import _tree as compiled
+
+    x, y = CLASSES
+    model = RandomForestClassifier(12, random_state=0).fit(x[:1000], y[:1000])
+    expected = model.predict(x[1000:1020])
+
+    class Refusing(compiled.Tree):  # type: ignore[misc]
+        def __setstate__(self, state: Any) -> None:
+            raise ValueError("Did not recognise loaded array layout")
+
+    monkeypatch.setattr(compiled, "Tree", Refusing)
+    assert _one_tree(model.estimators_, x.shape[1]) is None
+    predict = tree_by_tree(model, no_fallback)
+    assert predict is not None
+    np.testing.assert_array_equal(predict(x[1000:1020]), expected)
 
 
 def test_the_trees_are_called_without_joblib(monkeypatch: pytest.MonkeyPatch) -> None:

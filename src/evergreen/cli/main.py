@@ -231,7 +231,7 @@ def serve(
     ] = 1,
     max_batch_rows: Annotated[
         int, typer.Option(min=1, help="Rows per model call when batching; 1 turns it off.")
-    ] = 256,
+    ] = 1024,
     max_wait_ms: Annotated[
         float,
         typer.Option(min=0.0, help="Extra wait for a fuller batch (0: batch what is queued)."),

@@ -28,6 +28,12 @@ several times their CPU, stayed over ``loop_under`` and kept the model on the th
 (one worker, 64 clients: an A/B test of two forests at 0.6-0.7x of one version in some gateway
 processes, 1.0x in others).
 
+``max_batch_rows`` (1024 by default) caps a call. A forest's cost per row falls as its batches
+grow (the upper nodes of its trees are read once for many rows: 7 us a row for 200 rows, 5 us
+for 400), and a cap of 256 rows held 100-row requests to two a call: with 1024, one worker
+serves a 100-tree forest 1.2x faster, and the versions of its A/B test take all they queued in
+their turn (below).
+
 Workers may share a ``lane`` (the loader gives the versions of one model one lane): a worker
 holds it while it predicts, so the versions of an A/B test or a shadow take turns rather than
 split the process's time between them, and what queued for one version while another predicted
@@ -66,7 +72,7 @@ Predict = Callable[[pd.DataFrame], np.ndarray]
 class BatchingSpec:
     """How requests are grouped; ``max_batch_rows=1`` turns batching off."""
 
-    max_batch_rows: int = 256
+    max_batch_rows: int = 1024
     max_wait: float = 0.0
     latency_target: float = 0.050
     max_queue_rows: int = 100_000
