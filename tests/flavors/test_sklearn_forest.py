@@ -62,6 +62,7 @@ def test_a_forest_gives_its_own_answers_tree_by_tree(make: Any, data: Any) -> No
     for rows in (1, 13, LOOKUP_ROWS + 1, ONE_TREE_ROWS, ONE_TREE_ROWS + 1):
         np.testing.assert_array_equal(predict(held_out[:rows]), expected[:rows])
     np.testing.assert_array_equal(predict(held_out.astype(np.float32)), expected)
+    assert len(predict(held_out[:0])) == 0
 
 
 @pytest.mark.parametrize("classifier", [True, False])
@@ -100,6 +101,20 @@ def test_one_tree_finds_the_leaves_each_tree_finds(make: Any) -> None:
         np.testing.assert_array_equal(found, _each_tree_leaves(model.estimators_, rows[:count]))
     own = [tree.tree_.apply(rows[:5]) for tree in model.estimators_]
     np.testing.assert_array_equal(leaves(rows[:5]), np.stack(own))
+    assert leaves(rows[:0]).shape == (len(model.estimators_), 0)
+
+
+def test_a_forest_too_big_to_copy_is_not_joined(monkeypatch: pytest.MonkeyPatch) -> None:
+    from evergreen.flavors import sklearn_forest
+
+    x, y = CLASSES
+    model = RandomForestClassifier(6, random_state=0).fit(x, y)
+    nodes = sum(tree.tree_.node_count for tree in model.estimators_) + 5  # and 5 routing nodes
+    size = nodes * model.estimators_[0].tree_.__getstate__()["nodes"].dtype.itemsize
+    monkeypatch.setattr(sklearn_forest, "MAX_JOINED_BYTES", size - 1)
+    assert _one_tree(model.estimators_, x.shape[1]) is None
+    monkeypatch.setattr(sklearn_forest, "MAX_JOINED_BYTES", size)
+    assert _one_tree(model.estimators_, x.shape[1]) is not None
 
 
 def test_a_forest_whose_trees_cannot_be_joined_uses_one_lookup_a_tree(

@@ -22,7 +22,9 @@ one ``apply`` of that tree to the rows copied once per tree finds every tree's l
 row, for batches of up to ``ONE_TREE_ROWS`` rows: 0.04 ms for one row instead of 0.25 (a
 100-tree forest, 30 columns). Each row takes the same branches in its tree as in the forest's
 own, compared the same way, so the leaves are the same; the tree is checked against each
-tree's own ``apply`` when it is put together, and not used where they differ.
+tree's own ``apply`` when it is put together, and not used where they differ. It is a second
+copy of the trees' nodes, so a forest whose nodes take more than ``MAX_JOINED_BYTES`` is not
+joined.
 
 Only for single-output forests of scikit-learn's own trees whose ``predict`` is the library's;
 rows holding NaN or infinities, or not as many columns as the forest was fitted on, go to the
@@ -44,12 +46,15 @@ import numpy as np
 LOOKUP_ROWS = 32
 # Up to this many rows, every tree's leaves by one call of one tree holding them all; beyond
 # it, copying the rows once per tree and the lookup cost more than the calls they save (a
-# 100-tree forest: even at 64 rows, 1.2x slower at 200 and 1.5x at 400, and in a gateway
-# batching 100-row requests, 0.75x the throughput).
+# 100-tree forest: as fast at 64 rows, 1.2x slower at 200, 1.5x at 400; in a gateway batching
+# 100-row requests, 0.75x the throughput).
 ONE_TREE_ROWS = 64
 # The rows' copies for one call of that tree take at most this many bytes (at least one tree's
 # rows), so that a wide forest's copies stay in the core's cache and memory stays bounded.
 COPY_BYTES = 256 * 1024
+# The joined tree is a second copy of every tree's nodes (64 bytes each: 5 MB for the 100-tree
+# forest of the serving benchmark); a forest whose nodes take more is not joined.
+MAX_JOINED_BYTES = 1024 * 1024 * 1024
 
 
 def tree_by_tree(
@@ -154,7 +159,10 @@ def _one_tree(trees: list[Any], features: int) -> Callable[[np.ndarray], np.ndar
         sizes = [int(state["node_count"]) for state in states]
         routing = count - 1  # a balanced binary tree over the trees has count - 1 inner nodes
         starts = routing + np.cumsum([0, *sizes[:-1]])
-        nodes = np.zeros(routing + sum(sizes), dtype=states[0]["nodes"].dtype)
+        dtype = states[0]["nodes"].dtype
+        if (routing + sum(sizes)) * dtype.itemsize > MAX_JOINED_BYTES:
+            return None
+        nodes = np.zeros(routing + sum(sizes), dtype=dtype)
         if _route(nodes, 0, count, starts, features) != (0, routing):
             return None
         for start, size, state in zip(starts, sizes, states, strict=True):
@@ -189,7 +197,9 @@ def _one_tree(trees: list[Any], features: int) -> Callable[[np.ndarray], np.ndar
             last = min(count, first + per_call)
             part = copies[: last - first]
             part[:, :, features] = which[first:last]
-            found[first:last] = joined.apply(part.reshape(-1, features + 1)).reshape(-1, rows)
+            found[first:last] = joined.apply(part.reshape(-1, features + 1)).reshape(
+                last - first, rows
+            )
         found -= firsts
         return found
 
