@@ -117,6 +117,25 @@ def test_a_forest_too_big_to_copy_is_not_joined(monkeypatch: pytest.MonkeyPatch)
     assert _one_tree(model.estimators_, x.shape[1]) is not None
 
 
+def test_a_joined_tree_that_finds_other_leaves_is_not_used(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from evergreen.flavors import sklearn_forest
+
+    x, y = CLASSES
+    model = RandomForestClassifier(5, random_state=0).fit(x, y)
+    assert _one_tree(model.estimators_, x.shape[1]) is not None
+    each = sklearn_forest._each_tree_leaves
+
+    def one_off(trees: list[Any], rows: np.ndarray) -> np.ndarray:
+        leaves = each(trees, rows)
+        leaves[-1, -1] += 1  # as if scikit-learn's apply compared one row otherwise
+        return leaves
+
+    monkeypatch.setattr(sklearn_forest, "_each_tree_leaves", one_off)
+    assert _one_tree(model.estimators_, x.shape[1]) is None
+
+
 def test_a_forest_whose_trees_cannot_be_joined_uses_one_lookup_a_tree(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
