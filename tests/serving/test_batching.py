@@ -97,6 +97,21 @@ def test_a_bad_request_fails_alone_when_its_batch_fails() -> None:
     batcher.close()
 
 
+def test_a_thread_batch_that_one_more_request_would_overflow_does_not_wait() -> None:
+    model = Recorder()
+    spec = BatchingSpec(
+        max_batch_rows=5, max_wait=2.0, latency_target=2.0, inline_under=0.0, loop_under=0.0
+    )
+    batcher = MicroBatcher(model, spec, name="t")
+    started = time.perf_counter()
+    futures = [batcher.submit(frame(1.0, 2.0)) for _ in range(2)]
+    assert [f.result().tolist() for f in futures] == [[2.0, 4.0], [2.0, 4.0]]
+    # four rows queued and the next request of two would make six: no wait for company
+    assert time.perf_counter() - started < 1.0
+    assert model.calls == [4]
+    batcher.close()
+
+
 def test_queue_limit_and_closed_batcher_refuse_with_unavailable() -> None:
     batcher = MicroBatcher(Recorder(delay=0.2), BatchingSpec(max_batch_rows=4, max_queue_rows=3))
     first = batcher.submit(frame(1.0))
@@ -353,9 +368,10 @@ def test_max_wait_gathers_a_loop_batch_over_several_turns(loop_kind: str) -> Non
 
 
 @LOOPS
-def test_a_full_loop_batch_does_not_wait_out_max_wait(loop_kind: str) -> None:
+@pytest.mark.parametrize("max_rows", [4, 5], ids=["full", "one-more-would-not-fit"])
+def test_a_full_loop_batch_does_not_wait_out_max_wait(loop_kind: str, max_rows: int) -> None:
     model = Recorder()
-    spec = BatchingSpec(max_batch_rows=4, max_wait=2.0, latency_target=2.0, loop_under=1.0)
+    spec = BatchingSpec(max_batch_rows=max_rows, max_wait=2.0, latency_target=2.0, loop_under=1.0)
     batcher = MicroBatcher(model, spec, name="f")
 
     async def main() -> float:
@@ -365,7 +381,8 @@ def test_a_full_loop_batch_does_not_wait_out_max_wait(loop_kind: str) -> None:
         await asyncio.gather(*(batcher.predict_async(frame(1.0, 2.0)) for _ in range(2)))
         return time.perf_counter() - started
 
-    assert run_on(loop_kind, main()) < 1.0  # four rows: at once, not after 2 s
+    # four rows (and with five a call, two more would not fit): at once, not after 2 s
+    assert run_on(loop_kind, main()) < 1.0
     assert model.calls == [1, 2, 4]
     batcher.close()
 

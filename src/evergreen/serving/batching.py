@@ -6,8 +6,9 @@ takes everything queued (up to ``max_batch_rows`` rows), predicts once, and hand
 its slice of the outputs. Batches form on their own while a prediction runs, so a lone request
 never waits; ``max_wait`` lets the worker wait a little longer for company when the queue is
 short, but never longer than the ``latency_target`` leaves after the predict time it has seen,
-and only while requests arrive together (the last batch held more than one): one client sending
-one request at a time never waits.
+only while requests arrive together (the last batch held more than one): one client sending
+one request at a time never waits; and only while another request of the newest one's rows
+would still fit under ``max_batch_rows`` (ten 100-row requests make a full batch of 1024 rows).
 
 A request that is the only one in flight (the caller says so: ``alone``) and finds the batcher
 idle (nothing queued, nothing predicting, the last batch a lone request), for a model whose
@@ -82,6 +83,12 @@ class BatchingSpec:
     @property
     def enabled(self) -> bool:
         return self.max_batch_rows > 1
+
+
+def _full(rows: int, newest: int, spec: BatchingSpec) -> bool:
+    """Whether a batch of ``rows`` rows, the newest request ``newest`` rows, is full: another
+    request of that size would not fit in one call, so waiting for company gains nothing."""
+    return rows + max(newest, 1) > spec.max_batch_rows
 
 
 Outcome = np.ndarray | BaseException
@@ -282,7 +289,7 @@ class MicroBatcher:
         batch.rows += len(frame)
         if not batch.waits:
             return future  # goes on the next turn anyway
-        if batch.rows >= self.spec.max_batch_rows:  # full: now rather than after the wait
+        if _full(batch.rows, len(frame), self.spec):  # now rather than after the wait
             self._release_loop_batch()
         elif in_flight is not None:
             batch.parked_with = in_flight
@@ -419,11 +426,13 @@ class MicroBatcher:
             if (
                 spec.max_wait > 0
                 and self._last_requests != 1
-                and self._queued_rows < spec.max_batch_rows
+                and not _full(self._queued_rows, len(self._queue[-1].frame), spec)
             ):
                 budget = min(spec.max_wait, max(0.0, spec.latency_target - self._predict_seconds))
                 deadline = time.monotonic() + budget
-                while self._queued_rows < spec.max_batch_rows and not self._closed:
+                while not self._closed and not _full(
+                    self._queued_rows, len(self._queue[-1].frame), spec
+                ):
                     left = deadline - time.monotonic()
                     if left <= 0:
                         break
