@@ -34,5 +34,6 @@ def test_public_names_are_sorted_and_exported() -> None:
         "registry_api",
         "server",
         "shadows",
+        "time_slice",
     }
     assert public - modules == set(serving.__all__)

@@ -8,7 +8,8 @@ requests that arrived meanwhile waited it out: those were most of its slowest an
 evergreen.serving.log_process``), which builds the segments and stores them. The child joins
 what one model version and endpoint logged in ``flush_interval`` into one segment, so the store
 sees as many segments as from a writer in the gateway's process, and says which hand-overs it
-stored.
+stored. The child asks Linux for a long time slice (``time_slice``): its stores come in bursts
+of milliseconds, and whatever wakes on its core beside it (the gateway, its clients) runs first.
 
 Nothing handed over is lost with the child: the parent keeps each hand-over until the child says
 it is stored, and a child that exits is started again and given them anew (a hand-over stored
@@ -40,6 +41,7 @@ from typing import Any
 from evergreen.errors import EvergreenError, InvalidInput, InvalidState, Unavailable
 from evergreen.serving.log_segments import SegmentWriter
 from evergreen.serving.prediction_log import SegmentKey, build_segment
+from evergreen.serving.time_slice import ask_for_long_slice
 from evergreen.store.artifacts import ArtifactStore
 from evergreen.store.database import Database
 from evergreen.store.predictions import PredictionRepository
@@ -337,6 +339,7 @@ def serve(data: Connection, acks: Connection) -> int:
 def main(argv: list[str]) -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    ask_for_long_slice()  # the gateway and its clients take their core back at once
     logging.basicConfig(
         level=logging.WARNING,
         format="%(asctime)s %(levelname)s evergreen prediction log (pid %(process)d): %(message)s",
