@@ -97,12 +97,19 @@ def test_a_task_that_wakes_beside_a_long_sliced_burst_runs_at_once(one_cpu: int)
 
 
 @custom_slices
-def test_a_long_slice_is_taken_by_the_thread_and_what_it_starts() -> None:
+def test_a_long_slice_is_taken_by_every_thread_and_what_they_start() -> None:
     script = textwrap.dedent(
         """
         import subprocess, sys, threading
         from evergreen.serving.time_slice import ask_for_long_slice, time_slice
         before = time_slice()
+        older, stop = [], threading.Event()
+        running = threading.Thread(  # started before the call
+            target=lambda: (older.append(threading.get_native_id()), stop.wait())
+        )
+        running.start()
+        while not older:
+            pass
         assert ask_for_long_slice()
         seen = []
         thread = threading.Thread(target=lambda: seen.append(time_slice()))
@@ -111,14 +118,16 @@ def test_a_long_slice_is_taken_by_the_thread_and_what_it_starts() -> None:
         child = subprocess.run(
             [sys.executable, "-c", "from evergreen.serving.time_slice import time_slice; "
              "print(time_slice())"], capture_output=True, text=True, check=True)
-        print(before, time_slice(), seen[0], child.stdout.strip())
+        print(before, time_slice(), time_slice(older[0]), seen[0], child.stdout.strip())
+        stop.set()
+        running.join()
         """
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
-    before, after, thread, child = map(int, done.stdout.split())
+    before, after, older, later, child = map(int, done.stdout.split())
     assert before < LONGEST_NS
-    assert after == thread == child == LONGEST_NS
+    assert after == older == later == child == LONGEST_NS
     assert time_slice() == before  # this process was left alone
 
 
@@ -151,7 +160,10 @@ def test_the_prediction_log_child_asks_for_a_long_slice(
         writer.record("m", 1, "r", frame, np.array([1.0]), Served("e", "a"))
         writer.flush()  # the child is up and has stored the row
         assert writer._process is not None and writer._process.pid is not None
-        assert time_slice(writer._process.pid) == LONGEST_NS
+        pid = writer._process.pid
+        threads = [int(tid) for tid in os.listdir(f"/proc/{pid}/task")]
+        assert len(threads) > 1  # numpy's and pyarrow's pools, started as they were imported
+        assert {time_slice(tid) for tid in threads} == {LONGEST_NS}
         assert time_slice() != LONGEST_NS  # the gateway's own threads keep theirs
     finally:
         writer.close()

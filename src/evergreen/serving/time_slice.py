@@ -31,23 +31,29 @@ _SCHED_OTHER = 0
 
 
 def ask_for_long_slice() -> bool:
-    """Ask for the longest slice for the calling thread (threads it starts afterwards inherit
-    it), keeping its policy and nice value; True if the kernel took the request (it is then
-    honoured on Linux 6.12 and later)."""
+    """Ask for the longest slice for every thread of this process (threads started afterwards
+    inherit it from the thread that starts them), keeping each one's policy and nice value; True
+    if the kernel took every request (it is honoured on Linux 6.12 and later). Threads started
+    before the call count too: numpy's and pyarrow's pools start as they are imported."""
     calls = _syscalls()
     if calls is None:
         return False
-    if os.sched_getscheduler(0) != _SCHED_OTHER:  # a policy chosen by the operator: kept
-        return False
-    attr = _ATTR.pack(
-        _ATTR.size, _SCHED_OTHER, 0, os.getpriority(os.PRIO_PROCESS, 0), 0, LONGEST_NS, 0, 0
-    )
-    buffer = ctypes.create_string_buffer(attr, _ATTR.size)
     libc = ctypes.CDLL(None, use_errno=True)
-    if libc.syscall(calls[0], 0, buffer, 0) != 0:
-        log.debug("sched_setattr refused a long slice: %s", os.strerror(ctypes.get_errno()))
-        return False
-    return True
+    taken = True
+    for tid in _threads():
+        try:
+            if os.sched_getscheduler(tid) != _SCHED_OTHER:  # a policy the operator chose: kept
+                taken = False
+                continue
+            nice = os.getpriority(os.PRIO_PROCESS, tid)  # a thread's own on Linux
+        except ProcessLookupError:  # the thread has ended
+            continue
+        attr = _ATTR.pack(_ATTR.size, _SCHED_OTHER, 0, nice, 0, LONGEST_NS, 0, 0)
+        buffer = ctypes.create_string_buffer(attr, _ATTR.size)
+        if libc.syscall(calls[0], tid, buffer, 0) != 0:
+            log.debug("sched_setattr refused a long slice: %s", os.strerror(ctypes.get_errno()))
+            taken = False
+    return taken
 
 
 def time_slice(tid: int = 0) -> int | None:
@@ -62,6 +68,13 @@ def time_slice(tid: int = 0) -> int | None:
         return None
     runtime: int = _ATTR.unpack(buffer.raw)[5]
     return runtime
+
+
+def _threads() -> list[int]:
+    try:
+        return sorted(int(tid) for tid in os.listdir("/proc/self/task"))
+    except OSError:
+        return [0]  # the calling thread
 
 
 def _syscalls() -> tuple[int, int] | None:
