@@ -7,8 +7,11 @@ The prediction log's child stores in bursts of a few milliseconds; a load genera
 woken on its core waited up to a slice for it, and those waits were a good part of the slowest
 answers at one client (``benchmarks/RESULTS.md`` 8l). Since 6.12 a task may choose its slice
 (``sched_setattr``'s ``sched_runtime``): a long one puts its deadline late, and a task with a
-shorter slice that wakes runs first. Other kernels ignore the field; other systems have no such
-call, and nothing is done there.
+shorter slice that wakes runs first. It is not a lower priority: a task that gave way is owed
+its time, and the scheduler pays it back in runs of a few milliseconds when it next wakes, so a
+child with much to store (the log of 100-row requests: 14% of a core) still delays its
+neighbours now and then. Other kernels ignore the field; other systems have no such call, and
+nothing is done there.
 """
 
 from __future__ import annotations
