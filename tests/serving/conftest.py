@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import io
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +22,18 @@ from evergreen.serving import (
     PredictionLogWriter,
     create_app,
 )
+
+
+@pytest.fixture
+def one_cpu() -> Iterator[int]:
+    """This thread pinned to one CPU (its affinity restored afterwards)."""
+    before = os.sched_getaffinity(0)
+    cpu = min(before)
+    os.sched_setaffinity(0, {cpu})
+    try:
+        yield cpu
+    finally:
+        os.sched_setaffinity(0, before)
 
 
 def numeric_data(seed: int, rows: int = 200) -> tuple[pd.DataFrame, pd.Series]:
