@@ -60,8 +60,8 @@ def ask_for_long_slice() -> bool:
 
 
 def time_slice(tid: int = 0) -> int | None:
-    """A thread's slice in nanoseconds as the kernel reports it (0 before Linux 6.12, which
-    reports none), or None where it cannot be read."""
+    """A thread's slice in nanoseconds, as ``sched_getattr`` reports it, or None where it
+    cannot be read."""
     calls = _syscalls()
     if calls is None:
         return None
