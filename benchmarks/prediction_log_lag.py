@@ -2,6 +2,9 @@
 loop records 4 one-row requests a tick (~3,400 a second, a busy gateway worker's rate), with the
 writer storing in its own thread (``in_process=True``, the gateway before 8h), from a child
 process (``in_process=False``, the gateway now), and with nothing logged (the floor).
+``BENCH_LAG_ROWS`` (default 1) sets the rows a request and ``BENCH_LAG_PER_TICK`` (default 4)
+the requests a tick: ``BENCH_LAG_ROWS=100 BENCH_LAG_PER_TICK=2`` logs ~170,000 rows a second,
+what one client sending 100-row requests gives a gateway.
 
 Every configuration runs in a fresh interpreter of its own, interleaved, ``BENCH_LAG_REPS``
 times (default 3) for ``BENCH_LAG_SECONDS`` (default 8) each, on SQLite and a local artifact
@@ -24,6 +27,8 @@ from benchmarks import workdir
 
 REPS = int(os.environ.get("BENCH_LAG_REPS", "3"))
 SECONDS = float(os.environ.get("BENCH_LAG_SECONDS", "8"))
+ROWS = int(os.environ.get("BENCH_LAG_ROWS", "1"))
+PER_TICK = int(os.environ.get("BENCH_LAG_PER_TICK", "4"))
 MODES = ("none", "in-process", "child process")
 
 RUN = textwrap.dedent(
@@ -35,6 +40,7 @@ RUN = textwrap.dedent(
     from evergreen.settings import Settings
 
     mode, home, seconds = sys.argv[1], sys.argv[2], float(sys.argv[3])
+    rows, per_tick = int(sys.argv[4]), int(sys.argv[5])
     ctx = build(Settings(home=home))
     writer = PredictionLogWriter(ctx.artifacts, ctx.predictions, in_process=mode != "child process")
     hand_overs = []
@@ -57,17 +63,17 @@ RUN = textwrap.dedent(
             started = time.perf_counter()
             await asyncio.sleep(0.001)
             lateness.append(time.perf_counter() - started - 0.001)
-            for _ in range(4):
+            for _ in range(per_tick):
                 sent += 1
                 if mode != "none":
-                    frame = pd.DataFrame(rng.random((1, 30)), columns=columns)
-                    writer.record("m", 1, f"req-{sent}", frame, np.array([0.5]), served)
+                    frame = pd.DataFrame(rng.random((rows, 30)), columns=columns)
+                    writer.record("m", 1, f"req-{sent}", frame, np.full(rows, 0.5), served)
         return np.array(lateness), sent
 
     lateness, sent = asyncio.run(main())
     writer.close()
     stored = sum(s.rows for s in ctx.predictions.segments("m"))
-    assert mode == "none" or stored == sent, (stored, sent)
+    assert mode == "none" or stored == sent * rows, (stored, sent, rows)
     q = np.quantile(lateness, [0.5, 0.99, 0.999]) * 1e3
     busy = sorted(hand_overs)[1:-1] or [0.0]  # the first and the closing one left out
     print(json.dumps({
@@ -81,7 +87,7 @@ RUN = textwrap.dedent(
 
 def run(mode: str, home: str) -> dict[str, float]:
     out = subprocess.run(
-        [sys.executable, "-c", RUN, mode, home, str(SECONDS)],
+        [sys.executable, "-c", RUN, mode, home, str(SECONDS), str(ROWS), str(PER_TICK)],
         capture_output=True,
         text=True,
         check=True,
@@ -92,7 +98,10 @@ def run(mode: str, home: str) -> dict[str, float]:
 
 
 def main() -> None:
-    print(f"event loop lateness, {REPS} x {SECONDS:g} s per configuration, interleaved")
+    print(
+        f"event loop lateness, {REPS} x {SECONDS:g} s per configuration, interleaved; "
+        f"{PER_TICK} requests of {ROWS} rows a tick"
+    )
     results: dict[str, list[dict[str, float]]] = {mode: [] for mode in MODES}
     with workdir("loglag") as tmp:
         for rep in range(REPS):

@@ -5,11 +5,13 @@ nothing lost when the child dies, when storing fails for a while, or when the ga
 from __future__ import annotations
 
 import contextlib
+import multiprocessing
 import os
 import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -23,6 +25,7 @@ import pytest
 from evergreen.core.clock import SimulatedClock
 from evergreen.errors import InvalidInput, Unavailable
 from evergreen.serving import PredictionLogWriter
+from evergreen.serving.log_process import BUFFERS, receive, send
 from evergreen.serving.prediction_log import Served
 from evergreen.store.artifacts import ArtifactStore
 from evergreen.store.database import Database
@@ -67,6 +70,8 @@ def traffic(writer: PredictionLogWriter, model: str) -> int:
     for i in range(30):  # one-row requests: kept as columns
         writer.record(model, 1, f"r{i}", frame(1, i), np.array([float(i)]), served)
     writer.record(model, 1, "big", frame(5, 100), np.arange(5.0), served)
+    # its inputs (94 KiB) go to the child out of band (``log_process.send``)
+    writer.record(model, 1, "large", frame(6000, 200), np.arange(6000.0), served)
     writer.record(  # a failure: through pandas, mixed with the columns
         model, 1, "bad", frame(1), None, Served("bikes", "a", "primary", 0.1, "ValueError: no")
     )
@@ -75,7 +80,7 @@ def traffic(writer: PredictionLogWriter, model: str) -> int:
         model, 1, ["r0", "r1"], [1, 1], frame(2), np.array([7.0, 8.0]), shadow, inputs_logged=True
     )
     writer.record(model, 2, "text", frame(1), np.array(["yes"], dtype=object))
-    return 30 + 5 + 1 + 2 + 1
+    return 30 + 5 + 6000 + 1 + 2 + 1
 
 
 def read(artifacts: ArtifactStore, db: Database, model: str, version: int) -> pd.DataFrame:
@@ -83,7 +88,9 @@ def read(artifacts: ArtifactStore, db: Database, model: str, version: int) -> pd
 
 
 def test_segments_from_the_child_equal_the_writers_own(
-    any_artifacts: ArtifactStore, db: Database, make_writer: MakeWriter
+    any_artifacts: ArtifactStore,
+    db: Database,
+    make_writer: MakeWriter,
 ) -> None:
     clock = SimulatedClock(datetime(2024, 5, 1, 12, tzinfo=UTC))  # both log the same times
     own = make_writer(any_artifacts, db, in_process=True, clock=clock)
@@ -102,6 +109,31 @@ def test_segments_from_the_child_equal_the_writers_own(
     assert sum(len(read(any_artifacts, db, "child", v)) for v in (1, 2)) == rows
     by_key = {(s.version, s.endpoint): s.rows for s in repository.segments("child")}
     assert by_key == {(s.version, s.endpoint): s.rows for s in repository.segments("own")}
+
+
+def test_messages_keep_large_arrays_out_of_band() -> None:
+    reader, writer = multiprocessing.Pipe(duplex=False)
+    large, small = np.arange(20_000.0), np.arange(10.0)  # 160 KB, 80 B
+    message = ("entries", 1, [large, small, "text"])
+
+    def sent_twice() -> None:  # in a thread: the pipe holds less than one message
+        send(writer, message)
+        send(writer, message)
+
+    thread = threading.Thread(target=sent_twice)
+    thread.start()
+    kind, seq, (got_large, got_small, text) = receive(reader)
+    assert (kind, seq, text) == ("entries", 1, "text")
+    np.testing.assert_array_equal(got_large, large)
+    np.testing.assert_array_equal(got_small, small)
+    # the second by hand: one array out of band, after the pickle that refers to it
+    head = reader.recv_bytes()
+    (count,) = BUFFERS.unpack_from(head)
+    out_of_band = [reader.recv_bytes() for _ in range(count)]
+    thread.join()
+    assert count == 1 and len(out_of_band[0]) == large.nbytes
+    assert len(head) < large.nbytes
+    assert not reader.poll(0)
 
 
 def test_hand_overs_of_one_flush_interval_are_one_segment(

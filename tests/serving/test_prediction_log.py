@@ -16,6 +16,7 @@ from evergreen.core.clock import SimulatedClock
 from evergreen.errors import InvalidState
 from evergreen.serving import PredictionLogWriter
 from evergreen.serving.frames import numeric_block
+from evergreen.serving.log_segments import parquet_bytes
 from evergreen.serving.prediction_log import (
     Served,
     _Columns,
@@ -283,6 +284,17 @@ LAYOUTS: dict[str, tuple[bool, list[tuple[pd.DataFrame, np.ndarray | None, Serve
         ],
     ),
     "ints, reserved": (True, [(_numeric(1, "int32", ("ts", "x")), np.array([True]), SERVED)] * 2),
+    # types whose Parquet schema alone must give them back (the arrow route's segments are
+    # stored without Arrow's)
+    "small types": (
+        True,
+        [(_numeric(2, "uint8"), np.array([-1, 2], dtype="int8"), SERVED)] * 2,
+    ),
+    "halves, unsigned": (
+        True,
+        [(_numeric(3, "float16"), np.array([1, 2, 3], dtype="uint64"), None)],
+    ),
+    "singles": (True, [(_numeric(2, "float32"), np.array([0.5, 1.5], dtype="float32"), SERVED)]),
     "strings": (False, [(inputs(2), np.array([1.0, 2.0]), SERVED)]),
     "a failure": (False, [(_numeric(1), np.array([1.0]), SERVED), (_numeric(1), None, FAILED)]),
     "2-d outputs": (False, [(_numeric(1), np.array([[0.2, 0.8]]), SERVED)] * 2),
@@ -332,14 +344,23 @@ def test_segments_built_from_columns_equal_the_pandas_route(
     kept = [r.frame is None for r in _records(entries)]
     assert kept == [numeric_block(frame) is not None for frame, _, _ in requests]
     schemas: dict[tuple[object, ...], pa.Schema] = {}
-    table = _segment_table(entries, schemas)
-    # The pandas route, on the frames as they came: the same table, schema and metadata.
+    table, encoded = _segment_table(entries, schemas)
+    assert encoded == fast  # the arrow route's labels are dictionary-encoded
+    # The pandas route, on the frames as they came: once stored, the same table, schema and
+    # metadata, so readers get the same dtypes back.
     expected = pa.Table.from_pandas(_segment_frame(originals), preserve_index=False)
-    assert table.equals(expected, check_metadata=True)  # readers get the same dtypes back
+    assert stored(table, encoded).equals(stored(expected, False), check_metadata=True)
+    if encoded:  # the stored labels are text again
+        assert stored(table, encoded).equals(expected, check_metadata=True)
     rebuilt = pa.Table.from_pandas(_segment_frame(_records(entries)), preserve_index=False)
     assert rebuilt.equals(expected, check_metadata=True)
     assert bool(schemas) == fast
     assert table.num_rows == sum(len(frame) for frame, _, _ in requests)
+
+
+def stored(table: pa.Table, encoded: bool) -> pa.Table:
+    """``table`` as readers get it back from its segment's file."""
+    return pq.read_table(pa.BufferReader(parquet_bytes(table, encoded=encoded)))
 
 
 def test_columns_grow_past_their_first_capacity(
@@ -374,8 +395,8 @@ def test_requests_recorded_together_give_the_table_of_the_requests_one_by_one(
     writer.record_together("m", 1, ids, counts, stacked, np.concatenate(outputs), shadow)
     together = _pending(writer)
     schemas: dict[tuple[object, ...], pa.Schema] = {}
-    expected = _segment_table(one_by_one, schemas)
-    assert _segment_table(together, schemas).equals(expected, check_metadata=True)
+    expected = stored(*_segment_table(one_by_one, schemas))
+    assert stored(*_segment_table(together, schemas)).equals(expected, check_metadata=True)
     assert bool(schemas) == numeric  # numeric inputs are kept as columns
     pandas_route = pa.Table.from_pandas(_segment_frame(_records(together)), preserve_index=False)
     assert pandas_route.equals(expected, check_metadata=True)

@@ -8,7 +8,6 @@ store, and its row in the metadata database, where ``store.predictions`` finds i
 
 from __future__ import annotations
 
-import io
 from datetime import datetime
 from typing import NamedTuple
 
@@ -19,12 +18,15 @@ from evergreen.core.clock import Clock, SystemClock
 from evergreen.core.ids import new_id
 from evergreen.store.artifacts import ArtifactStore
 from evergreen.store.predictions import PredictionRepository
+from evergreen.store.shadow_inputs import LOG_COLUMNS
 from evergreen.store.tables import PredictionSegmentRow
 
 
 class Segment(NamedTuple):
     """One model version's logged rows, ready to store: ``first_at`` and ``last_at`` bound their
-    timestamps; ``endpoint`` is None for rows logged outside the gateway."""
+    timestamps; ``endpoint`` is None for rows logged outside the gateway. ``encoded``: the
+    table's dictionary columns are only a cheaper encoding of text columns, read back as text
+    (see ``parquet_bytes``)."""
 
     model: str
     version: int
@@ -32,6 +34,7 @@ class Segment(NamedTuple):
     table: pa.Table
     first_at: datetime
     last_at: datetime
+    encoded: bool = False
 
 
 class SegmentWriter:
@@ -49,9 +52,7 @@ class SegmentWriter:
 
     def write(self, segment: Segment) -> None:
         table = segment.table
-        buffer = io.BytesIO()
-        pq.write_table(table, buffer, use_dictionary=dictionary_columns(table.schema))
-        blob = self.artifacts.put_bytes(buffer.getvalue())
+        blob = self.artifacts.put_bytes(parquet_bytes(table, encoded=segment.encoded))
         self.predictions.add_segment(
             PredictionSegmentRow(
                 id=new_id("seg"),
@@ -65,6 +66,28 @@ class SegmentWriter:
                 endpoint=segment.endpoint,
             )
         )
+
+
+def parquet_bytes(table: pa.Table, *, encoded: bool = False) -> memoryview:
+    """``table`` as a Parquet file, written to Arrow's own buffer (to a ``BytesIO``, the file of
+    a second's 100-row requests took 1.7 times as long). Statistics are written for the log's
+    own columns only: the inputs' took a sixth to a fifth of the time at 100-row requests, and
+    no reader uses them. ``encoded`` (``Segment.encoded``): written without Arrow's schema, so
+    readers get the types Parquet's own schema gives (text, where the table has dictionaries),
+    and with the table's metadata (the pandas metadata, ``INPUTS_KEY``) added back by hand, as
+    Arrow keeps it with its schema only."""
+    sink = pa.BufferOutputStream()
+    with pq.ParquetWriter(
+        sink,
+        table.schema,
+        store_schema=not encoded,
+        use_dictionary=dictionary_columns(table.schema),
+        write_statistics=[name for name in table.column_names if name in LOG_COLUMNS],
+    ) as writer:
+        writer.write_table(table)
+        if encoded and table.schema.metadata:
+            writer.add_key_value_metadata(table.schema.metadata)
+    return memoryview(sink.getvalue())
 
 
 def dictionary_columns(schema: pa.Schema) -> list[str]:

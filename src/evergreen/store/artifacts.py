@@ -73,7 +73,7 @@ class ArtifactStore:
     def exists(self, sha256: str) -> bool:
         return bool(self.fs.exists(self._path(_check_sha(sha256))))
 
-    def put_bytes(self, data: bytes) -> BlobRef:
+    def put_bytes(self, data: bytes | memoryview) -> BlobRef:
         sha256 = hashlib.sha256(data).hexdigest()
         path = self._path(sha256)
         if not self._intact(path, sha256, len(data), verify_hash=True):
