@@ -171,6 +171,15 @@ def test_lines_are_written_off_the_callers_thread_in_order() -> None:
     assert stream.writes <= 3  # the lines of a few milliseconds in one write
 
 
+def test_a_record_emitted_after_queued_lines_is_written_after_them() -> None:
+    stream = io.StringIO()
+    handler = access_log._LineHandler(stream)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    handler.write_line("queued")  # the middleware's way
+    handler.emit(logging.makeLogRecord({"msg": "emitted"}))  # a logger's, once a filter is set
+    assert stream.getvalue().splitlines() == ["queued", "emitted"]
+
+
 def test_the_time_is_utc_to_the_millisecond_across_seconds() -> None:
     from datetime import UTC, datetime, timedelta
 

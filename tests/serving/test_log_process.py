@@ -88,9 +88,7 @@ def read(artifacts: ArtifactStore, db: Database, model: str, version: int) -> pd
 
 
 def test_segments_from_the_child_equal_the_writers_own(
-    any_artifacts: ArtifactStore,
-    db: Database,
-    make_writer: MakeWriter,
+    any_artifacts: ArtifactStore, db: Database, make_writer: MakeWriter
 ) -> None:
     clock = SimulatedClock(datetime(2024, 5, 1, 12, tzinfo=UTC))  # both log the same times
     own = make_writer(any_artifacts, db, in_process=True, clock=clock)

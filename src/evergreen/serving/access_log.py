@@ -196,6 +196,10 @@ class _LineHandler(logging.StreamHandler):  # type: ignore[type-arg]
                 self._start_writer()
             self._wake.set()
 
+    def emit(self, record: logging.LogRecord) -> None:
+        self._write_waiting()  # the lines queued before it go first
+        super().emit(record)
+
     def flush(self) -> None:
         self._write_waiting()
         super().flush()
