@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -139,45 +138,6 @@ def test_configured_lines_still_pass_the_loggers_filters(
     time.sleep(0.1)
     paths = [json.loads(text)["path"] for text in stream.getvalue().splitlines()]
     assert paths == ["/ping"]
-
-
-class _StalledStream(io.StringIO):
-    """A stream whose writes wait until ``go`` is set (a full pipe, a file being written back)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.go = threading.Event()
-        self.writes = 0
-
-    def write(self, text: str) -> int:
-        self.go.wait(10)
-        self.writes += 1
-        return super().write(text)
-
-
-def test_lines_are_written_off_the_callers_thread_in_order() -> None:
-    stream = _StalledStream()
-    handler = access_log._LineHandler(stream)
-    started = time.perf_counter()
-    for i in range(200):
-        handler.write_line(f"line {i}")
-        if i == 0:
-            time.sleep(0.1)  # the handler's thread is now waiting on the stream with line 0
-    assert time.perf_counter() - started < 1.0  # the stalled stream never held the caller
-    assert stream.getvalue() == ""
-    stream.go.set()
-    handler.flush()  # writes what waits at once (as ``logging.shutdown`` does at exit)
-    assert stream.getvalue().splitlines() == [f"line {i}" for i in range(200)]
-    assert stream.writes <= 3  # the lines of a few milliseconds in one write
-
-
-def test_a_record_emitted_after_queued_lines_is_written_after_them() -> None:
-    stream = io.StringIO()
-    handler = access_log._LineHandler(stream)
-    handler.setFormatter(logging.Formatter("%(message)s"))
-    handler.write_line("queued")  # the middleware's way
-    handler.emit(logging.makeLogRecord({"msg": "emitted"}))  # a logger's, once a filter is set
-    assert stream.getvalue().splitlines() == ["queued", "emitted"]
 
 
 def test_the_time_is_utc_to_the_millisecond_across_seconds() -> None:

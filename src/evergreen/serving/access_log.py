@@ -7,18 +7,15 @@ what only they know with ``annotate``; otherwise the variant and version come fr
 ``/v2/models/{name}`` path. When the logger does not log INFO the middleware only passes the
 request through, so a gateway that does not log pays nothing. A line costs ~10 us: encoded by
 orjson, its time formatted from a prefix kept for the second, and, when the logger's only handler
-is the one ``configure`` installs (and nothing filters), queued for it without a ``LogRecord``
-(its thread writes the lines, see ``_LineHandler``); otherwise handed to the logger's handlers
-without ``Logger.info``'s search of the stack for the caller (70 us a line before, on the
-benchmark machine).
+is the one ``configure`` installs (and nothing filters), written by it straight away, without a
+``LogRecord``; otherwise handed to the logger's handlers without ``Logger.info``'s search of the
+stack for the caller (70 us a line before, on the benchmark machine).
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import sys
-import threading
 import time
 from dataclasses import dataclass
 from typing import IO, Any
@@ -31,8 +28,6 @@ SCOPE_KEY = "evergreen.access"
 _VARIANT = b"x-evergreen-variant"
 _VERSION = b"x-model-version"
 _REQUEST_ID = b"x-request-id"
-# the longest an access line waits to be written with those after it (``_LineHandler``)
-FLUSH_SECONDS = 0.02
 _V2_MODELS = "/v2/models/"
 
 
@@ -172,64 +167,16 @@ def _from_headers(record: AccessRecord, headers: Any) -> None:
 
 
 class _LineHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """The handler ``configure`` installs: each record's message as a line of its own. The
-    middleware's lines (``write_line``) are written together, by a thread of the handler's, at
-    most ``FLUSH_SECONDS`` after the first of them: written and flushed one by one on the event
-    loop, a line a request stalled every request whenever the stream did (a file the kernel was
-    writing back, a pipe whose reader fell behind). ``flush`` (and so ``logging.shutdown``, at
-    exit) writes what waits at once."""
-
-    def __init__(self, stream: IO[str]) -> None:
-        super().__init__(stream)
-        self._lines: list[str] = []
-        self._lines_lock = threading.Lock()
-        self._wake = threading.Event()
-        self._writer_pid = 0  # the process whose thread writes (a forked child starts its own)
+    """The handler ``configure`` installs: each record's message as a line of its own."""
 
     def write_line(self, line: str) -> None:
-        """Queue ``line`` to be written as ``emit`` would write a record of it."""
-        with self._lines_lock:
-            self._lines.append(line)
-            first = len(self._lines) == 1
-        if first:
-            if self._writer_pid != os.getpid():
-                self._start_writer()
-            self._wake.set()
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self._write_waiting()  # the lines queued before it go first
-        super().emit(record)
-
-    def flush(self) -> None:
-        self._write_waiting()
-        super().flush()
-
-    def _start_writer(self) -> None:
-        with self._lines_lock:
-            if self._writer_pid == os.getpid():
-                return
-            self._writer_pid = os.getpid()
-        name = "evergreen-access-log"
-        threading.Thread(target=self._write_forever, name=name, daemon=True).start()
-
-    def _write_forever(self) -> None:
-        while True:
-            self._wake.wait()
-            time.sleep(FLUSH_SECONDS)  # the lines of the next few milliseconds in the same write
-            self._wake.clear()
-            self._write_waiting()
-
-    def _write_waiting(self) -> None:
-        with self.lock:  # type: ignore[union-attr]  # taken first: lines go out in their order
-            with self._lines_lock:
-                lines, self._lines = self._lines, []
-            if not lines:
-                return
-            try:
-                self.stream.write(self.terminator.join(lines) + self.terminator)
+        """Write ``line`` as ``emit`` would write a record of it, without making the record."""
+        try:
+            with self.lock:  # type: ignore[union-attr]
+                self.stream.write(line + self.terminator)
                 self.stream.flush()
-            except Exception:
-                self.handleError(logging.makeLogRecord({"msg": lines[0]}))
+        except Exception:
+            self.handleError(logging.makeLogRecord({"msg": line}))
 
 
 def configure(stream: IO[str] | None = None) -> None:
