@@ -57,7 +57,7 @@ RESERVED = LOG_COLUMNS
 # requests take the interpreter for a fraction of a millisecond to pickle
 HANDOVER_INTERVAL = 0.25
 # the text columns of the log's own that ``_Columns`` keeps dictionary-encoded (``encode_labels``)
-LABELS = ("request_id", "endpoint", "variant", "role")
+LABELS = ("request_id", "endpoint", "variant", "role", "error")
 LABEL = pa.dictionary(pa.int32(), pa.string())
 # rows of a block transposed at a time (``_columns_of``): 1,024 rows of 30 float64 fit in L2
 TRANSPOSE_ROWS = 1024
@@ -227,9 +227,8 @@ class _Columns:
         arrays = [pa.DictionaryArray.from_arrays(at, ids), per_row(_timestamps(self.seconds))]
         if self.served:
             arrays.append(_label(self.endpoint, rows))
-            for values in (self.variants, self.roles):
+            for values in (self.variants, self.roles, self.errors):
                 arrays.append(per_row(_labels(values)))
-            arrays.append(per_row(_text(self.errors)))
             arrays.append(per_row(pa.array(self.latencies, pa.float64())))
         arrays.extend(pa.array(column) for column in _columns_of(self.blocks.filled()))
         arrays.append(pa.array(self.outputs.filled()))
@@ -547,7 +546,8 @@ def _label(value: str | None, rows: int) -> pa.Array:
 
 
 def _labels(values: Sequence[str | None]) -> pa.Array:
-    """A label a record (a segment's variant, its role), dictionary-encoded."""
+    """A label a record (a segment's variant, its role, its error: null, mostly),
+    dictionary-encoded; one value throughout is not looked up value by value."""
     first = values[0]
     if values.count(first) == len(values):
         return _label(first, len(values))
@@ -562,17 +562,6 @@ def _columns_of(block: np.ndarray) -> np.ndarray:
     for start in range(0, len(block), TRANSPOSE_ROWS):
         columns[:, start : start + TRANSPOSE_ROWS] = block[start : start + TRANSPOSE_ROWS].T
     return columns
-
-
-def _text(values: Sequence[str | None]) -> pa.Array:
-    """A text column (the errors); one value throughout (null, mostly) is repeated rather than
-    converted value by value."""
-    first = values[0]
-    if values.count(first) < len(values):
-        return pa.array(values, pa.string())
-    if first is None:
-        return pa.nulls(len(values), pa.string())
-    return pa.repeat(pa.scalar(first, pa.string()), len(values))
 
 
 def _segment_frame(records: list[_Record]) -> pd.DataFrame:
